@@ -1,0 +1,83 @@
+/**
+ * The one file that imports onnxruntime-node. Everything else talks to the minimal
+ * structural types below, so tests can fake a session and a browser build can swap this file
+ * for onnxruntime-web.
+ */
+import { availableParallelism } from "node:os";
+import * as ort from "onnxruntime-node";
+
+export type TensorType = "float32" | "float16" | "int64" | "int32" | "bool";
+
+/** What we need of an ORT tensor. */
+export interface TensorLike {
+  readonly type: string;
+  readonly data: unknown;
+  readonly dims: readonly number[];
+}
+
+/** What we need of an ORT inference session. */
+export interface InferenceSessionLike {
+  readonly inputNames: readonly string[];
+  readonly outputNames: readonly string[];
+  run(feeds: Record<string, TensorLike>): Promise<Record<string, TensorLike>>;
+  release(): Promise<void>;
+}
+
+export interface RuntimeOptions {
+  /** Intra-op threads; default: all available cores. */
+  readonly threads?: number;
+  /** ORT graph optimisation level; default "all" (fusions included). */
+  readonly graphOptimizationLevel?: "disabled" | "basic" | "extended" | "all";
+  /** Write the optimised graph here (debugging: see which fusions ORT applied). */
+  readonly optimizedModelFilePath?: string;
+}
+
+export function defaultThreads(): number {
+  return availableParallelism();
+}
+
+export function makeTensor(
+  type: TensorType,
+  data: Float32Array | BigInt64Array | Int32Array | Uint8Array | Uint16Array,
+  dims: readonly number[],
+): TensorLike {
+  return new ort.Tensor(type, data as Float32Array, dims);
+}
+
+/** A serialised model; external-data locations are relative to `externalFolder`. */
+export interface ModelBytes {
+  readonly bytes: Uint8Array;
+  readonly externalFolder: string | null;
+}
+
+/** Opens an ONNX model (a file path, or bytes plus the folder its external data lives in). */
+export async function createInferenceSession(
+  model: string | ModelBytes,
+  options: RuntimeOptions = {},
+): Promise<InferenceSessionLike> {
+  const sessionOptions: ort.InferenceSession.SessionOptions = {
+    intraOpNumThreads: options.threads ?? defaultThreads(),
+    interOpNumThreads: 1,
+    executionMode: "sequential",
+    graphOptimizationLevel: options.graphOptimizationLevel ?? "all",
+    logSeverityLevel: 3,
+  };
+  if (options.optimizedModelFilePath) {
+    sessionOptions.optimizedModelFilePath = options.optimizedModelFilePath;
+  }
+  if (typeof model !== "string" && model.externalFolder) {
+    sessionOptions.extra = {
+      "session.model_external_initializers_file_folder_path": model.externalFolder,
+    };
+  }
+  const session =
+    typeof model === "string"
+      ? await ort.InferenceSession.create(model, sessionOptions)
+      : await ort.InferenceSession.create(model.bytes, sessionOptions);
+  return {
+    inputNames: session.inputNames,
+    outputNames: session.outputNames,
+    run: async (feeds) => session.run(feeds as Record<string, ort.Tensor>),
+    release: () => session.release(),
+  };
+}

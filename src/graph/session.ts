@@ -1,0 +1,193 @@
+/**
+ * Runs a Graph with onnxruntime. The model is handed to ORT as bytes, with the weights'
+ * directory as the external-data folder, so float32 weights are read by ORT straight from
+ * the safetensors files (location = file name, offset/length into it): no temporary files,
+ * no copy through JS. (ORT refuses external-data paths that are absolute or that resolve,
+ * symlinks included, outside the model's folder; this is why the folder is the weights'.)
+ */
+import { closeSync, openSync, readSync } from "node:fs";
+import { basename, dirname, resolve } from "node:path";
+import { bytesToFloat32 } from "../io/safetensors.js";
+import {
+  FileFormatError,
+  InvalidArgumentError,
+  ShapeError,
+  UnsupportedError,
+} from "../util/errors.js";
+import { shapeToString } from "./dims.js";
+import type { DType, ExternalTensor, Graph, Value } from "./ir.js";
+import { type ExternalPlacement, serializeGraph } from "./onnx.js";
+import {
+  createInferenceSession,
+  type InferenceSessionLike,
+  makeTensor,
+  type RuntimeOptions,
+  type TensorLike,
+  type TensorType,
+} from "./runtime.js";
+
+export type FeedData = Float32Array | BigInt64Array | Int32Array | Uint8Array;
+
+export interface Feed {
+  readonly data: FeedData;
+  readonly dims: readonly number[];
+}
+
+export interface Fetched {
+  readonly data: Float32Array | BigInt64Array | Int32Array | Uint8Array;
+  readonly dims: number[];
+}
+
+export interface GraphSessionOptions extends RuntimeOptions {
+  /** External tensors smaller than this are embedded in the model (default 1024 bytes). */
+  readonly embedBelowBytes?: number;
+  /** Opens the session (default: onnxruntime-node); tests may pass a fake. */
+  readonly openSession?: (
+    model: RuntimeModel,
+    options: RuntimeOptions,
+  ) => Promise<InferenceSessionLike>;
+}
+
+const FEED_DTYPE: Record<string, DType> = {
+  Float32Array: "float32",
+  BigInt64Array: "int64",
+  Int32Array: "int32",
+  Uint8Array: "bool",
+};
+
+function readRange(file: string, offset: number, length: number): Uint8Array {
+  const buf = new Uint8Array(length);
+  const fd = openSync(file, "r");
+  try {
+    let off = 0;
+    while (off < length) {
+      const got = readSync(fd, buf, off, length - off, offset + off);
+      if (got === 0)
+        throw new FileFormatError(file, `unexpected end of file at byte ${offset + off}`);
+      off += got;
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return buf;
+}
+
+/** A serialised model plus the directory its external data is relative to. */
+export interface RuntimeModel {
+  readonly bytes: Uint8Array;
+  /** Directory of the weight files referenced as external data (null: everything embedded). */
+  readonly externalFolder: string | null;
+}
+
+// Protobuf messages cannot exceed 2 GiB; leave room for the rest of the model.
+const MAX_EMBEDDED_BYTES = 1.9 * 2 ** 30;
+
+/**
+ * Serialises `graph` for onnxruntime. float32 weights in the directory holding most weight
+ * bytes stay in their files (external data, read or mapped by ORT, no copy through JS);
+ * others (float16/bfloat16 converted to float32, files elsewhere, tiny tensors) are embedded.
+ */
+export function prepareRuntimeModel(graph: Graph, embedBelowBytes = 1024): RuntimeModel {
+  const bytesPerDir = new Map<string, number>();
+  for (const v of graph.initializers) {
+    if (v.source?.kind !== "external" || v.source.ref.storedAs !== "float32") continue;
+    const dir = dirname(resolve(v.source.ref.file));
+    bytesPerDir.set(dir, (bytesPerDir.get(dir) ?? 0) + v.source.ref.byteLength);
+  }
+  let folder: string | null = null;
+  for (const [dir, n] of bytesPerDir)
+    if (folder === null || n > bytesPerDir.get(folder)!) folder = dir;
+  let embedded = 0;
+  const resolveExternal = (v: Value, ref: ExternalTensor): ExternalPlacement => {
+    const abs = resolve(ref.file);
+    if (
+      ref.storedAs === "float32" &&
+      ref.byteLength >= embedBelowBytes &&
+      dirname(abs) === folder
+    ) {
+      return { location: basename(abs), offset: ref.byteOffset, length: ref.byteLength };
+    }
+    const raw = readRange(ref.file, ref.byteOffset, ref.byteLength);
+    const f32 =
+      ref.storedAs === "float32"
+        ? raw
+        : new Uint8Array(bytesToFloat32(raw, ref.storedAs === "float16" ? "F16" : "BF16").buffer);
+    embedded += f32.byteLength;
+    if (embedded > MAX_EMBEDDED_BYTES) {
+      throw new UnsupportedError(
+        `weights that must be embedded in the ONNX model (float16/bfloat16, or outside ${folder}) exceed 1.9 GiB at "${v.name}"; convert the checkpoint to float32 safetensors in one directory`,
+      );
+    }
+    return { raw: f32 };
+  };
+  return { bytes: serializeGraph(graph, { resolveExternal }), externalFolder: folder };
+}
+
+/** A compiled graph: feed typed arrays, get typed arrays. */
+export class GraphSession {
+  private disposed = false;
+
+  private constructor(
+    private readonly graph: Graph,
+    private readonly session: InferenceSessionLike,
+  ) {}
+
+  static async create(graph: Graph, options: GraphSessionOptions = {}): Promise<GraphSession> {
+    const model = prepareRuntimeModel(graph, options.embedBelowBytes);
+    const open = options.openSession ?? createInferenceSession;
+    return new GraphSession(graph, await open(model, options));
+  }
+
+  /** Checks feeds against the graph inputs (dtype, rank, static dims, consistent symbols). */
+  private check(feeds: Readonly<Record<string, Feed>>): Record<string, TensorLike> {
+    const bound = new Map<string, number>();
+    const out: Record<string, TensorLike> = {};
+    for (const input of this.graph.inputs) {
+      const feed = feeds[input.name];
+      if (!feed) {
+        throw new InvalidArgumentError(
+          `missing input "${input.name}"; the graph needs ${this.graph.inputs.map((i) => i.name).join(", ")}`,
+        );
+      }
+      const dtype = FEED_DTYPE[feed.data.constructor.name];
+      if (dtype !== input.dtype) {
+        throw new InvalidArgumentError(
+          `input "${input.name}" must be ${input.dtype}, got ${feed.data.constructor.name}`,
+        );
+      }
+      const n = feed.dims.reduce((a, b) => a * b, 1);
+      if (feed.dims.length !== input.shape.length || n !== feed.data.length) {
+        throw new ShapeError(
+          `input "${input.name}": dims ${shapeToString(feed.dims)} with ${feed.data.length} values do not match ${shapeToString(input.shape)}`,
+        );
+      }
+      input.shape.forEach((d, i) => {
+        const got = feed.dims[i];
+        if (typeof d === "number" ? got !== d : (bound.get(d) ?? got) !== got) {
+          const want = typeof d === "number" ? d : `${d} = ${bound.get(d)}`;
+          throw new ShapeError(`input "${input.name}": dim ${i} is ${got}, expected ${want}`);
+        }
+        if (typeof d === "string") bound.set(d, got);
+      });
+      out[input.name] = makeTensor(dtype as TensorType, feed.data, feed.dims);
+    }
+    return out;
+  }
+
+  async run(feeds: Readonly<Record<string, Feed>>): Promise<Record<string, Fetched>> {
+    if (this.disposed) throw new InvalidArgumentError("GraphSession.run after dispose()");
+    const results = await this.session.run(this.check(feeds));
+    const out: Record<string, Fetched> = {};
+    for (const { name } of this.graph.outputs) {
+      const t = results[name];
+      out[name] = { data: t.data as Fetched["data"], dims: [...t.dims] };
+    }
+    return out;
+  }
+
+  async dispose(): Promise<void> {
+    if (this.disposed) return;
+    this.disposed = true;
+    await this.session.release();
+  }
+}
