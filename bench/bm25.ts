@@ -1,0 +1,98 @@
+/**
+ * BM25 baseline on the four BEIR-format collections in ../shared/data: nDCG@10 (and a few
+ * other metrics) and queries per second, for the Elasticsearch-like multi-field setup that
+ * every BM25_PRESETS entry (Anserini multifield and flat, Elasticsearch best_fields). Prints a table and writes bench/results/bm25.json.
+ *
+ *   npx tsc -p tsconfig.json && node dist/bench/bm25.js [--data ../shared/data] [--out bench/results/bm25.json]
+ */
+import { mkdirSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { performance } from "node:perf_hooks";
+import { loadBeir } from "../src/evaluation/beir.js";
+import { BM25, BM25_PRESETS, type BM25Options } from "../src/evaluation/bm25.js";
+import { evaluate, type Run } from "../src/evaluation/metrics.js";
+import { writeFileAtomic } from "../src/util/atomic.js";
+
+const args = process.argv.slice(2);
+const opt = (name: string, def: string) => {
+  const i = args.indexOf(name);
+  return i >= 0 && args[i + 1] ? args[i + 1] : def;
+};
+const dataRoot = resolve(opt("--data", join(process.cwd(), "../shared/data")));
+const outPath = resolve(opt("--out", join(process.cwd(), "bench/results/bm25.json")));
+const DATASETS = ["scifact", "cranfield", "cisi", "vaswani"];
+const METRICS = ["ndcg@10", "map@100", "recall@100", "mrr@10", "precision@10"];
+const SETUPS: { name: string; options: BM25Options }[] = Object.entries(BM25_PRESETS).map(
+  ([name, options]) => ({ name, options }),
+);
+const K = 100;
+
+interface Row {
+  dataset: string;
+  setup: string;
+  documents: number;
+  queries: number;
+  metrics: Record<string, number>;
+  indexSeconds: number;
+  searchSeconds: number;
+  queriesPerSecond: number;
+}
+
+const rows: Row[] = [];
+for (const name of DATASETS) {
+  const data = await loadBeir(join(dataRoot, name), { split: "test" });
+  for (const setup of SETUPS) {
+    const t0 = performance.now();
+    const bm25 = BM25.build(data.corpus, setup.options);
+    const t1 = performance.now();
+    const run: Run = new Map();
+    for (const q of data.queries) {
+      run.set(q.id, new Map(bm25.search(q.text, K).map((r) => [r.id, r.score])));
+    }
+    const t2 = performance.now();
+    const result = evaluate(data.qrels, run, METRICS, { makeComparable: true });
+    rows.push({
+      dataset: name,
+      setup: setup.name,
+      documents: data.corpus.length,
+      queries: data.queries.length,
+      metrics: result.mean,
+      indexSeconds: (t1 - t0) / 1000,
+      searchSeconds: (t2 - t1) / 1000,
+      queriesPerSecond: data.queries.length / ((t2 - t1) / 1000),
+    });
+  }
+}
+
+const header = ["dataset", "setup", "docs", "queries", ...METRICS, "index s", "queries/s"];
+const lines = [header.join("\t")];
+for (const r of rows) {
+  lines.push(
+    [
+      r.dataset,
+      r.setup,
+      r.documents,
+      r.queries,
+      ...METRICS.map((m) => r.metrics[m].toFixed(4)),
+      r.indexSeconds.toFixed(2),
+      Math.round(r.queriesPerSecond),
+    ].join("\t"),
+  );
+}
+console.log(lines.join("\n"));
+mkdirSync(dirname(outPath), { recursive: true });
+writeFileAtomic(
+  outPath,
+  `${JSON.stringify(
+    {
+      bench: "bm25",
+      node: process.version,
+      date: new Date().toISOString(),
+      k: K,
+      setups: SETUPS,
+      rows,
+    },
+    null,
+    2,
+  )}\n`,
+);

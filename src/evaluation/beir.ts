@@ -1,0 +1,311 @@
+import { existsSync, readdirSync, statSync } from "node:fs";
+import { join, relative } from "node:path";
+import { asyncBufferFromFile, parquetMetadataAsync, parquetReadObjects } from "hyparquet";
+import { DataError, FileFormatError } from "../util/errors.js";
+import { readLines } from "./lines.js";
+import type { Qrels } from "./metrics.js";
+import { readQrels } from "./trec.js";
+
+/** One corpus document, as in BEIR's corpus.jsonl. */
+export interface BeirDocument {
+  id: string;
+  title: string;
+  text: string;
+}
+
+/** One query. */
+export interface BeirQuery {
+  id: string;
+  text: string;
+}
+
+/** A loaded split: the whole corpus, the queries that have judgements, and the judgements. */
+export interface BeirDataset {
+  corpus: BeirDocument[];
+  /** Only queries with at least one judgement in the split, in file order (as BEIR's loader). */
+  queries: BeirQuery[];
+  qrels: Qrels;
+}
+
+/**
+ * The text a model sees for a document: `title + " " + text`, trimmed, as PyLate's
+ * `evaluation.load_beir` builds it (and BEIR's dense retrievers).
+ */
+export function documentText(doc: BeirDocument): string {
+  return `${doc.title} ${doc.text}`.trim();
+}
+
+/**
+ * Where the files of a BEIR folder are. Two layouts are understood:
+ *  - BEIR: `corpus.jsonl`, `queries.jsonl` (or `.jsonl.gz`), `qrels/<split>.tsv`;
+ *  - Hugging Face datasets parquet (BEIR mirrors such as BeIR/*, mteb/*, NanoBEIR): every
+ *    `*.parquet` under `corpus/`, `queries/` and `qrels/` (or `default/` for mteb qrels), with
+ *    columns `_id`, `title`, `text` / `_id`, `text` / `query-id`, `corpus-id`, `score`. Qrels
+ *    files of a split are those whose path starts with the split name (`test-00000-of-00001.parquet`,
+ *    `test/0000.parquet`).
+ */
+export interface BeirFiles {
+  corpus: string[];
+  queries: string[];
+  qrels: string[];
+  layout: "jsonl" | "parquet";
+}
+
+export function locateBeirFiles(dir: string, split?: string): BeirFiles {
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) {
+    throw new FileFormatError(dir, "BEIR dataset folder not found", { missing: true });
+  }
+  const jsonl = (name: string) =>
+    [`${name}.jsonl`, `${name}.jsonl.gz`].map((f) => join(dir, f)).find((p) => existsSync(p));
+  const corpusJsonl = jsonl("corpus");
+  const queriesJsonl = jsonl("queries");
+  if (corpusJsonl && queriesJsonl) {
+    if (split === undefined) {
+      return { corpus: [corpusJsonl], queries: [queriesJsonl], qrels: [], layout: "jsonl" };
+    }
+    const qrels = join(dir, "qrels", `${split}.tsv`);
+    if (!existsSync(qrels)) {
+      throw new FileFormatError(
+        qrels,
+        `no qrels for split "${split}"; splits present: ${listSplits(dir).join(", ") || "none"} (choose one with --split)`,
+        { missing: true },
+      );
+    }
+    return { corpus: [corpusJsonl], queries: [queriesJsonl], qrels: [qrels], layout: "jsonl" };
+  }
+  const corpus = parquetFiles(join(dir, "corpus"));
+  const queries = parquetFiles(join(dir, "queries"));
+  if (corpus.length === 0 || queries.length === 0) {
+    throw new FileFormatError(
+      dir,
+      "not a BEIR folder: expected corpus.jsonl + queries.jsonl + qrels/<split>.tsv, or Hugging Face parquet files under corpus/, queries/ and qrels/",
+      { missing: true },
+    );
+  }
+  if (split === undefined) return { corpus, queries, qrels: [], layout: "parquet" };
+  const tsv = join(dir, "qrels", `${split}.tsv`);
+  if (existsSync(tsv)) return { corpus, queries, qrels: [tsv], layout: "parquet" };
+  const qrelsRoot = ["qrels", "default"].map((d) => join(dir, d)).find((d) => existsSync(d));
+  const all = qrelsRoot ? parquetFiles(qrelsRoot) : [];
+  const qrels = all.filter((p) => splitOf(relative(qrelsRoot!, p)) === split);
+  if (qrels.length === 0) {
+    throw new FileFormatError(
+      join(dir, "qrels"),
+      `no qrels parquet files for split "${split}"; splits present: ${listSplits(dir).join(", ") || "none"} (choose one with --split)`,
+      { missing: true },
+    );
+  }
+  return { corpus, queries, qrels, layout: "parquet" };
+}
+
+/** The qrels splits a BEIR folder holds (`test`, `train`, `dev`, ...). */
+export function listSplits(dir: string): string[] {
+  const out = new Set<string>();
+  for (const sub of ["qrels", "default"]) {
+    const d = join(dir, sub);
+    if (!existsSync(d)) continue;
+    for (const f of readdirSync(d)) if (f.endsWith(".tsv")) out.add(f.slice(0, -4));
+    for (const p of parquetFiles(d)) out.add(splitOf(relative(d, p)));
+  }
+  return [...out].sort();
+}
+
+function splitOf(relPath: string): string {
+  const first = relPath.split(/[\\/]/)[0];
+  return first.endsWith(".parquet") ? first.replace(/(-\d+-of-\d+)?\.parquet$/, "") : first;
+}
+
+function parquetFiles(dir: string): string[] {
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) return [];
+  const out: string[] = [];
+  const walk = (d: string) => {
+    for (const e of readdirSync(d, { withFileTypes: true })) {
+      const p = join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (e.name.endsWith(".parquet")) out.push(p);
+    }
+  };
+  walk(dir);
+  return out.sort();
+}
+
+/** Streams the corpus document by document (JSONL line by line, parquet row group by row group). */
+export async function* streamCorpus(dir: string): AsyncGenerator<BeirDocument> {
+  const files = locateBeirFiles(dir);
+  yield* streamRecords(files.corpus, "corpus");
+}
+
+/** Streams the queries (all of them, whatever their split). */
+export async function* streamQueries(dir: string): AsyncGenerator<BeirQuery> {
+  const files = locateBeirFiles(dir);
+  for await (const d of streamRecords(files.queries, "queries")) yield { id: d.id, text: d.text };
+}
+
+async function* streamRecords(
+  paths: string[],
+  kind: "corpus" | "queries",
+): AsyncGenerator<BeirDocument> {
+  const seen = new Map<string, string>();
+  for (const path of paths) {
+    const records = path.endsWith(".parquet") ? parquetRows(path) : jsonlRows(path);
+    for await (const { value, where } of records) {
+      const doc = toRecord(value, `${path}:${where}`, kind);
+      const prev = seen.get(doc.id);
+      if (prev !== undefined) {
+        throw new DataError(
+          `${path}:${where}: duplicate ${kind} id "${doc.id}" (first seen at ${prev}); ids must be unique`,
+        );
+      }
+      seen.set(doc.id, `${path}:${where}`);
+      yield doc;
+    }
+  }
+}
+
+async function* jsonlRows(path: string): AsyncGenerator<{ value: unknown; where: string }> {
+  for await (const { line, lineNo } of readLines(path)) {
+    if (line.trim() === "") continue;
+    let value: unknown;
+    try {
+      value = JSON.parse(line);
+    } catch (err) {
+      throw new DataError(
+        `${path}:${lineNo}: not valid JSON (${(err as Error).message}): "${line.slice(0, 80)}${line.length > 80 ? "..." : ""}"`,
+        { cause: err },
+      );
+    }
+    yield { value, where: String(lineNo) };
+  }
+}
+
+async function* parquetRows(
+  path: string,
+  columns?: string[],
+): AsyncGenerator<{ value: unknown; where: string }> {
+  let file: Awaited<ReturnType<typeof asyncBufferFromFile>>;
+  let metadata: Awaited<ReturnType<typeof parquetMetadataAsync>>;
+  try {
+    file = await asyncBufferFromFile(path);
+    metadata = await parquetMetadataAsync(file);
+  } catch (err) {
+    throw new FileFormatError(path, `not a readable parquet file (${(err as Error).message})`, {
+      cause: err,
+    });
+  }
+  const present = new Set(
+    metadata.schema.slice(1).map((s: { name: string }) => s.name) as string[],
+  );
+  const wanted = columns?.filter((c) => present.has(c));
+  let rowStart = 0;
+  // One row group at a time: memory stays bounded by the largest row group.
+  for (const group of metadata.row_groups) {
+    const rowEnd = rowStart + Number(group.num_rows);
+    let rows: Record<string, unknown>[];
+    try {
+      rows = await parquetReadObjects({ file, metadata, rowStart, rowEnd, columns: wanted });
+    } catch (err) {
+      throw new FileFormatError(
+        path,
+        `cannot read rows ${rowStart}-${rowEnd} (${(err as Error).message})`,
+        { cause: err },
+      );
+    }
+    for (let i = 0; i < rows.length; i++) yield { value: rows[i], where: `row ${rowStart + i}` };
+    rowStart = rowEnd;
+  }
+}
+
+function idOf(v: unknown): string | undefined {
+  if (typeof v === "string") return v;
+  if (typeof v === "bigint" || (typeof v === "number" && Number.isInteger(v))) return String(v);
+  return undefined;
+}
+
+function toRecord(value: unknown, where: string, kind: "corpus" | "queries"): BeirDocument {
+  if (value === null || typeof value !== "object" || Array.isArray(value)) {
+    throw new DataError(`${where}: expected a JSON object per line, got ${JSON.stringify(value)}`);
+  }
+  const o = value as Record<string, unknown>;
+  const id = idOf(o._id);
+  if (id === undefined || id === "") {
+    throw new DataError(
+      `${where}: "_id" must be a non-empty string (or integer), got ${JSON.stringify(o._id)}; each ${kind} record needs {"_id", "text"}`,
+    );
+  }
+  if (typeof o.text !== "string") {
+    throw new DataError(
+      `${where}: "text" of ${kind} record "${id}" must be a string, got ${JSON.stringify(o.text)}`,
+    );
+  }
+  if (o.title !== undefined && o.title !== null && typeof o.title !== "string") {
+    throw new DataError(
+      `${where}: "title" of record "${id}" must be a string when present, got ${JSON.stringify(o.title)}`,
+    );
+  }
+  return { id, title: typeof o.title === "string" ? o.title : "", text: o.text };
+}
+
+async function loadQrelsFiles(paths: string[]): Promise<Qrels> {
+  if (paths.length === 1 && paths[0].endsWith(".tsv")) return readQrels(paths[0]);
+  const qrels: Qrels = new Map();
+  for (const path of paths) {
+    for await (const { value, where } of parquetRows(path, ["query-id", "corpus-id", "score"])) {
+      const o = value as Record<string, unknown>;
+      const q = idOf(o["query-id"]);
+      const d = idOf(o["corpus-id"]);
+      if (q === undefined || d === undefined || q === "" || d === "") {
+        throw new DataError(
+          `${path}:${where}: qrels rows need "query-id" and "corpus-id" (string or integer), got ${JSON.stringify(o, (_k, v) => (typeof v === "bigint" ? String(v) : v))}`,
+        );
+      }
+      // NanoBEIR qrels have no score column: every listed pair is relevant.
+      const raw = o.score === undefined || o.score === null ? 1 : Number(o.score);
+      if (!Number.isInteger(raw)) {
+        throw new DataError(`${path}:${where}: score ${String(o.score)} is not an integer`);
+      }
+      let docs = qrels.get(q);
+      if (!docs) qrels.set(q, (docs = new Map()));
+      docs.set(d, raw);
+    }
+  }
+  return qrels;
+}
+
+/**
+ * Loads one split of a BEIR folder into memory, like BEIR's `GenericDataLoader.load(split)`:
+ * queries are restricted to those with judgements in the split. Checks that every judged
+ * query exists; judged documents missing from the corpus are a DataError too (they could never
+ * be retrieved and would silently lower recall).
+ */
+export async function loadBeir(
+  dir: string,
+  options: { split?: string } = {},
+): Promise<BeirDataset> {
+  const split = options.split ?? "test";
+  const files = locateBeirFiles(dir, split);
+  const qrels = await loadQrelsFiles(files.qrels);
+  const corpus: BeirDocument[] = [];
+  for await (const d of streamRecords(files.corpus, "corpus")) corpus.push(d);
+  const queries: BeirQuery[] = [];
+  for await (const q of streamRecords(files.queries, "queries")) {
+    if (qrels.has(q.id)) queries.push({ id: q.id, text: q.text });
+  }
+  const queryIds = new Set(queries.map((q) => q.id));
+  const missingQ = [...qrels.keys()].filter((q) => !queryIds.has(q));
+  if (missingQ.length > 0) {
+    throw new DataError(
+      `${files.qrels[0]}: ${missingQ.length} judged queries are not in ${files.queries[0]} (e.g. ${missingQ.slice(0, 3).join(", ")})`,
+    );
+  }
+  const docIds = new Set(corpus.map((d) => d.id));
+  for (const [q, docs] of qrels) {
+    for (const d of docs.keys()) {
+      if (!docIds.has(d)) {
+        throw new DataError(
+          `${files.qrels[0]}: query "${q}" judges document "${d}", which is not in the corpus ${files.corpus[0]}`,
+        );
+      }
+    }
+  }
+  return { corpus, queries, qrels };
+}
