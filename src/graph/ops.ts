@@ -511,6 +511,16 @@ export const OPS = {
       ];
     },
   },
+  CumSum: {
+    domain: "",
+    attrs: { exclusive: "int", reverse: "int" },
+    infer: (inputs, _a, op) => {
+      const x = req(op, inputs, 0);
+      const axis = knownNumbers(op, inputs[1], "axis");
+      normAxis(op, axis[0], x.shape.length);
+      return [{ dtype: x.dtype, shape: x.shape }];
+    },
+  },
   ReduceSum: reduce,
   ReduceMean: reduce,
   ReduceMax: reduce,

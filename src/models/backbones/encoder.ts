@@ -1,0 +1,288 @@
+/**
+ * The encoder: backbone last_hidden_state → optional Dense (y = x·Wᵀ (+ b)) → optional
+ * per-token L2 normalisation (torch normalize: x / max(‖x‖, 1e-12)), shape [B, L, D].
+ */
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import type { Value } from "../../graph/ir.js";
+import { Graph } from "../../graph/ir.js";
+import { GraphSession } from "../../graph/session.js";
+import { WeightStore } from "../../io/safetensors.js";
+import {
+  FileFormatError,
+  InvalidArgumentError,
+  ShapeError,
+  UnsupportedError,
+} from "../../util/errors.js";
+import { HfConfig, WeightLoader } from "./common.js";
+import { BACKBONES } from "./registry.js";
+
+export interface EncoderBatch {
+  /** [batchSize · seqLength] row-major. */
+  inputIds: BigInt64Array;
+  attentionMask: BigInt64Array;
+  /** Ignored by backbones without token types; zeros when omitted. */
+  tokenTypeIds?: BigInt64Array;
+  batchSize: number;
+  seqLength: number;
+}
+
+export interface EncoderOutput {
+  /** [B, L, D] row-major. */
+  embeddings: Float32Array;
+  dims: [number, number, number];
+  /** With `outputHiddenStates`: embedding output, then each layer's output, each [B, L, H]. */
+  hiddenStates?: Float32Array[];
+}
+
+export interface EncoderSession {
+  readonly hiddenSize: number;
+  /** D of the embeddings: the Dense out_features, or hiddenSize without Dense. */
+  readonly outputDim: number;
+  readonly usesTokenTypeIds: boolean;
+  run(batch: EncoderBatch): Promise<EncoderOutput>;
+  dispose(): Promise<void>;
+}
+
+/** A Dense projection in PyTorch layout: weight [outFeatures, inFeatures]. */
+export interface DenseWeights {
+  weight: Float32Array;
+  outFeatures: number;
+  inFeatures: number;
+  bias?: Float32Array;
+}
+
+export interface EncoderGraphOptions {
+  dense?: DenseWeights | null;
+  normalize?: boolean;
+  outputHiddenStates?: boolean;
+}
+
+export interface EncoderOptions extends EncoderGraphOptions {
+  /** Weights to use instead of modelDir's model.safetensors. */
+  weights?: WeightStore;
+  /** Tensor name prefix (e.g. "bert." for Stanford ColBERT); detected when omitted. */
+  weightPrefix?: string;
+  /** ORT intra-op threads (default: all cores). */
+  threads?: number;
+}
+
+export interface EncoderGraph {
+  readonly graph: Graph;
+  readonly modelType: string;
+  readonly hiddenSize: number;
+  readonly outputDim: number;
+  readonly usesTokenTypeIds: boolean;
+  /** Graph input names. */
+  readonly inputNames: readonly string[];
+  /** "embeddings", then "hidden_state_0".. when hidden states are requested. */
+  readonly outputNames: readonly string[];
+}
+
+/** Reads and validates `config.json` of a model directory. */
+export function readBackboneConfig(modelDir: string): HfConfig {
+  const path = join(modelDir, "config.json");
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (err) {
+    throw new FileFormatError(
+      path,
+      "cannot read the backbone config (is this a model directory?)",
+      {
+        cause: err,
+        missing: true,
+      },
+    );
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (err) {
+    throw new FileFormatError(path, `not valid JSON (${(err as Error).message})`, { cause: err });
+  }
+  if (raw === null || typeof raw !== "object" || Array.isArray(raw)) {
+    throw new FileFormatError(path, "must hold a JSON object");
+  }
+  return new HfConfig(raw as Record<string, unknown>, path);
+}
+
+/** Finds the prefix under which the checkpoint stores the backbone (e.g. "bert."). */
+export function detectWeightPrefix(store: WeightStore, probeTensor: string): string {
+  if (store.withPrefix("").has(probeTensor)) return "";
+  const hits = store.allNames().filter((n) => n.endsWith(`.${probeTensor}`));
+  if (hits.length === 1) return hits[0].slice(0, hits[0].length - probeTensor.length);
+  throw new FileFormatError(
+    store.source,
+    hits.length === 0
+      ? `no tensor named "${probeTensor}" (with or without a prefix): the weights do not match config.json's model_type`
+      : `several candidate prefixes for "${probeTensor}": ${hits.join(", ")}; pass weightPrefix`,
+  );
+}
+
+function builderFor(config: HfConfig) {
+  const type = config.str("model_type");
+  const builder = BACKBONES[type];
+  if (!builder) {
+    throw new UnsupportedError(
+      `${config.path}: model_type ${JSON.stringify(type)} is not supported (supported: ${Object.keys(BACKBONES).join(", ")})`,
+    );
+  }
+  return { type, builder };
+}
+
+/**
+ * Builds the encoder graph (inputs input_ids, attention_mask[, token_type_ids], all int64
+ * [batch, seq]; output "embeddings" [batch, seq, D]) without creating a session. Training
+ * differentiates this same graph.
+ */
+export function buildEncoderGraph(
+  config: HfConfig,
+  weights: WeightStore,
+  options: EncoderGraphOptions = {},
+): EncoderGraph {
+  const { type, builder } = builderFor(config);
+  const g = new Graph(type);
+  const usesTokenTypeIds = builder.usesTokenTypeIds(config);
+  const inputIds = g.input("input_ids", "int64", ["batch", "seq"]);
+  const attentionMask = g.input("attention_mask", "int64", ["batch", "seq"]);
+  const tokenTypeIds = usesTokenTypeIds
+    ? g.input("token_type_ids", "int64", ["batch", "seq"])
+    : null;
+  const out = builder.build(
+    g,
+    { inputIds, attentionMask, tokenTypeIds },
+    config,
+    new WeightLoader(g, weights),
+  );
+  const hiddenSize = builder.hiddenSize(config);
+
+  let y: Value = out.lastHiddenState;
+  let outputDim = hiddenSize;
+  const dense = options.dense;
+  if (dense) {
+    if (dense.inFeatures !== hiddenSize) {
+      throw new ShapeError(
+        `Dense in_features ${dense.inFeatures} does not match the backbone hidden_size ${hiddenSize} (${config.path})`,
+      );
+    }
+    if (dense.weight.length !== dense.outFeatures * dense.inFeatures) {
+      throw new ShapeError(
+        `Dense weight has ${dense.weight.length} values, expected out ${dense.outFeatures} × in ${dense.inFeatures}`,
+      );
+    }
+    if (dense.bias && dense.bias.length !== dense.outFeatures) {
+      throw new ShapeError(
+        `Dense bias has ${dense.bias.length} values, expected ${dense.outFeatures}`,
+      );
+    }
+    // Stored transposed ([in, out]) so the MatMul needs no Transpose.
+    const wt = new Float32Array(dense.weight.length);
+    for (let o = 0; o < dense.outFeatures; o++) {
+      for (let i = 0; i < dense.inFeatures; i++)
+        wt[i * dense.outFeatures + o] = dense.weight[o * dense.inFeatures + i];
+    }
+    y = g.matmul(
+      y,
+      g.constant(wt, { shape: [dense.inFeatures, dense.outFeatures], name: "dense.weight_t" }),
+    );
+    if (dense.bias) y = g.add(y, g.constant(dense.bias, { name: "dense.bias" }));
+    outputDim = dense.outFeatures;
+  }
+  if (options.normalize) {
+    const norm = g.unary("Sqrt", g.reduce("ReduceSum", g.mul(y, y), [-1], true));
+    y = g.div(y, g.max(norm, 1e-12));
+  }
+  g.output(y, "embeddings");
+  const outputNames = ["embeddings"];
+  if (options.outputHiddenStates) {
+    out.hiddenStates.forEach((h, i) => {
+      g.output(h, `hidden_state_${i}`);
+      outputNames.push(`hidden_state_${i}`);
+    });
+  }
+  return {
+    graph: g,
+    modelType: type,
+    hiddenSize,
+    outputDim,
+    usesTokenTypeIds,
+    inputNames: g.inputs.map((v) => v.name),
+    outputNames,
+  };
+}
+
+function checkIds(
+  name: string,
+  data: BigInt64Array | undefined,
+  n: number,
+  batch: EncoderBatch,
+): void {
+  if (!(data instanceof BigInt64Array))
+    throw new InvalidArgumentError(`EncoderBatch.${name} must be a BigInt64Array`);
+  if (data.length !== n) {
+    throw new ShapeError(
+      `EncoderBatch.${name} has ${data.length} values, expected batchSize ${batch.batchSize} × seqLength ${batch.seqLength} = ${n}`,
+    );
+  }
+}
+
+/** Opens a model directory's backbone (config.json + safetensors) as an ORT session. */
+export async function createEncoder(
+  modelDir: string,
+  options: EncoderOptions = {},
+): Promise<EncoderSession> {
+  const config = readBackboneConfig(modelDir);
+  const { builder } = builderFor(config);
+  let weights = options.weights ?? WeightStore.open(modelDir);
+  weights = weights.withPrefix(
+    options.weightPrefix ?? detectWeightPrefix(weights, builder.probeTensor),
+  );
+  const built = buildEncoderGraph(config, weights, options);
+  const session = await GraphSession.create(built.graph, { threads: options.threads });
+  const vocab = config.int("vocab_size");
+  return {
+    hiddenSize: built.hiddenSize,
+    outputDim: built.outputDim,
+    usesTokenTypeIds: built.usesTokenTypeIds,
+    async run(batch: EncoderBatch): Promise<EncoderOutput> {
+      const { batchSize: B, seqLength: L } = batch;
+      if (!Number.isInteger(B) || !Number.isInteger(L) || B < 1 || L < 1) {
+        throw new InvalidArgumentError(
+          `EncoderBatch: batchSize ${B} and seqLength ${L} must be positive integers`,
+        );
+      }
+      const n = B * L;
+      checkIds("inputIds", batch.inputIds, n, batch);
+      checkIds("attentionMask", batch.attentionMask, n, batch);
+      for (const id of batch.inputIds) {
+        if (id < 0n || id >= BigInt(vocab)) {
+          throw new InvalidArgumentError(
+            `EncoderBatch.inputIds: token id ${id} is outside the vocabulary [0, ${vocab})`,
+          );
+        }
+      }
+      const dims = [B, L];
+      const feeds: Record<string, { data: BigInt64Array; dims: number[] }> = {
+        input_ids: { data: batch.inputIds, dims },
+        attention_mask: { data: batch.attentionMask, dims },
+      };
+      if (built.usesTokenTypeIds) {
+        if (batch.tokenTypeIds) checkIds("tokenTypeIds", batch.tokenTypeIds, n, batch);
+        feeds.token_type_ids = { data: batch.tokenTypeIds ?? new BigInt64Array(n), dims };
+      }
+      const out = await session.run(feeds);
+      const result: EncoderOutput = {
+        embeddings: out.embeddings.data as Float32Array,
+        dims: [B, L, built.outputDim],
+      };
+      if (options.outputHiddenStates) {
+        result.hiddenStates = built.outputNames
+          .slice(1)
+          .map((name) => out[name].data as Float32Array);
+      }
+      return result;
+    },
+    dispose: () => session.dispose(),
+  };
+}
