@@ -72,7 +72,7 @@ export interface MetricSpec {
 
 /** Parses `name[@k][-lN]` as ranx does, with a clear error for unknown names or bad k. */
 export function parseMetric(label: string): MetricSpec {
-  const m = /^([a-z_]+)(?:@(\d+))?(?:-l(-?\d+))?$/.exec(label.trim());
+  const m = /^([a-z][a-z0-9_]*)(?:@(\d+))?(?:-l(-?\d+))?$/.exec(label.trim());
   if (!m) {
     throw new InvalidArgumentError(
       `metric "${label}" is not of the form name[@k][-lN], e.g. ndcg@10, map@100, recall@100-l2`,
