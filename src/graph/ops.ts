@@ -541,6 +541,19 @@ export const OPS = {
       return [{ dtype, shape: [n ?? freshDim(op)] }];
     },
   },
+  /** data with `updates` written (or added, reduction "add") at `indices` [..., k]: Gather's gradient. */
+  ScatterND: {
+    domain: "",
+    attrs: { reduction: "string" },
+    infer: (inputs, _a, op) => {
+      const data = req(op, inputs, 0);
+      const idx = req(op, inputs, 1);
+      const updates = req(op, inputs, 2);
+      if (idx.dtype !== "int64") fail(op, `indices must be int64, got ${idx.dtype}`);
+      if (updates.dtype !== data.dtype) fail(op, `updates dtype ${updates.dtype} differs from data dtype ${data.dtype}`);
+      return [{ dtype: data.dtype, shape: data.shape }];
+    },
+  },
 } satisfies Record<string, OpSchema>;
 
 export type OpType = keyof typeof OPS;
