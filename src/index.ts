@@ -4,3 +4,17 @@
 export * from "./util/errors.js";
 export { type Matrix, matrix, fromRows } from "./util/matrix.js";
 export { maxSim } from "./scores/maxsim.js";
+export type { Tensor, MaskTensor } from "./scores/tensor.js";
+export { tensor, padMatrices } from "./scores/tensor.js";
+export type { ScoreMasks } from "./scores/colbert.js";
+export { colbertScores } from "./scores/colbert.js";
+export { colbertScoresPairwise } from "./scores/colbert.js";
+export { colbertKdScores } from "./scores/colbert.js";
+export { ColBERTScores } from "./scores/colbert.js";
+export type { XTRScoresOptions } from "./scores/xtr.js";
+export { XTRScores, XTRKDScores } from "./scores/xtr.js";
+export { xtrScores, xtrKdScores } from "./scores/xtr.js";
+export { poolEmbeddingsHierarchical } from "./models/pooling.js";
+export type { HubOptions, DownloadProgress } from "./hub/download.js";
+export { snapshotDownload, resolveModelPath, DEFAULT_ALLOW_PATTERNS } from "./hub/download.js";
+export { hubCacheDir } from "./hub/cache.js";
