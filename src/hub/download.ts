@@ -144,11 +144,6 @@ export async function snapshotDownload(repoId: string, options: HubOptions = {})
   const snapshotDir = join(r.repoDir, "snapshots", info.sha);
   mkdirSync(snapshotDir, { recursive: true });
   mkdirSync(join(r.repoDir, "blobs"), { recursive: true });
-  if (r.revision !== info.sha) {
-    const ref = join(r.repoDir, "refs", r.revision);
-    mkdirSync(dirname(ref), { recursive: true });
-    writeFileAtomic(ref, info.sha);
-  }
   for (const [i, file] of files.entries()) {
     const target = join(snapshotDir, ...file.split("/"));
     if (!resolvePath(target).startsWith(resolvePath(snapshotDir) + sep)) {
@@ -159,6 +154,12 @@ export async function snapshotDownload(repoId: string, options: HubOptions = {})
       options.onProgress?.({ file, fileIndex: i, fileCount: files.length, bytes, totalBytes }),
     );
     linkIntoSnapshot(blob, target);
+  }
+  // The ref is written last, so offline mode never picks a half-downloaded snapshot.
+  if (r.revision !== info.sha) {
+    const ref = join(r.repoDir, "refs", r.revision);
+    mkdirSync(dirname(ref), { recursive: true });
+    writeFileAtomic(ref, info.sha);
   }
   return snapshotDir;
 }
