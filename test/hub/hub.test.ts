@@ -277,7 +277,10 @@ test("a partial blob from an earlier run is resumed; a download that keeps faili
     assert.ok(!existsSync(join(cache2, REPO_DIR, "blobs", sha256(content))));
     // No ref to a half-downloaded snapshot: offline mode reports it missing instead.
     assert.ok(!existsSync(join(cache2, REPO_DIR, "refs", "main")));
-    await assert.rejects(snapshotDownload("org/tiny", { cacheDir: cache2, offline: true }), /not in the cache/);
+    await assert.rejects(
+      snapshotDownload("org/tiny", { cacheDir: cache2, offline: true }),
+      /not in the cache/,
+    );
   } finally {
     await broken.close();
   }
