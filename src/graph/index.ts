@@ -1,4 +1,12 @@
-export { type Dim, dimEquals, dimProduct, isStatic, type Shape } from "./dims.js";
+export {
+  canonDim,
+  type Dim,
+  dimDivide,
+  dimEquals,
+  dimProduct,
+  isStatic,
+  type Shape,
+} from "./dims.js";
 export {
   type Attrs,
   type AttrValue,

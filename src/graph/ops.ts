@@ -550,7 +550,8 @@ export const OPS = {
       const idx = req(op, inputs, 1);
       const updates = req(op, inputs, 2);
       if (idx.dtype !== "int64") fail(op, `indices must be int64, got ${idx.dtype}`);
-      if (updates.dtype !== data.dtype) fail(op, `updates dtype ${updates.dtype} differs from data dtype ${data.dtype}`);
+      if (updates.dtype !== data.dtype)
+        fail(op, `updates dtype ${updates.dtype} differs from data dtype ${data.dtype}`);
       return [{ dtype: data.dtype, shape: data.shape }];
     },
   },
