@@ -1,14 +1,18 @@
 #!/usr/bin/env node
-import { readFileSync } from "node:fs";
+import { readFileSync, realpathSync } from "node:fs";
+import { fileURLToPath } from "node:url";
 import { Command } from "commander";
 import { TslateError } from "../util/errors.js";
+import { register as registerBeir } from "./commands/beir.js";
+import { register as registerEncode } from "./commands/encode.js";
+import { register as registerEvaluate } from "./commands/evaluate.js";
 
 // Each command lives in ./commands/<name>.ts and exports `register(program)`.
 // Add one import and one line below per command.
 
-const pkg = JSON.parse(
-  readFileSync(new URL("../../../package.json", import.meta.url), "utf8"),
-) as { version: string };
+const pkg = JSON.parse(readFileSync(new URL("../../../package.json", import.meta.url), "utf8")) as {
+  version: string;
+};
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -16,6 +20,9 @@ export function buildProgram(): Command {
     .name("tslate")
     .description("Late-interaction (ColBERT) retrieval: encode, index, search, evaluate, train")
     .version(pkg.version);
+  registerEncode(program);
+  registerEvaluate(program);
+  registerBeir(program);
   return program;
 }
 
@@ -32,6 +39,8 @@ async function main(): Promise<void> {
   }
 }
 
-if (import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith("/cli/main.js")) {
+// Run when executed (directly or through the npm bin symlink), not when imported by tests.
+const invoked = process.argv[1] ? realpathSync(process.argv[1]) : "";
+if (invoked === fileURLToPath(import.meta.url)) {
   void main();
 }

@@ -324,6 +324,17 @@ export class WeightStore {
     return new WeightStore(tensors, options.prefix ?? "", file, metadata);
   }
 
+  /**
+   * This store with some tensors replaced by those of `overrides` (full names, prefix
+   * included): e.g. resized embeddings or trained weights, while every other tensor still
+   * points into the original files.
+   */
+  withOverrides(overrides: WeightStore): WeightStore {
+    const merged = new Map(this.tensors);
+    for (const [name, info] of overrides.tensors) merged.set(name, info);
+    return new WeightStore(merged, this.prefix, this.source, this.metadata);
+  }
+
   /** The same tensors, looked up under another prefix. */
   withPrefix(prefix: string): WeightStore {
     return new WeightStore(this.tensors, prefix, this.source, this.metadata);

@@ -30,7 +30,8 @@ export interface PrefixSettings {
 
 // Python's str.isspace() set, for str.strip() parity (JS trim() differs: it strips U+FEFF and
 // keeps U+001C-U+001F and U+0085).
-const PY_WS = "\\t\\n\\v\\f\\r\\x1c-\\x1f \\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000";
+const PY_WS =
+  "\\t\\n\\v\\f\\r\\x1c-\\x1f \\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000";
 const PY_STRIP = new RegExp(`^[${PY_WS}]+|[${PY_WS}]+$`, "g");
 const PY_WS_CHAR = new RegExp(`[${PY_WS}]`);
 
@@ -85,7 +86,7 @@ export class ColBERTTokenizer {
     );
     let size = 0;
     if (Array.isArray((json.model as { vocab?: unknown })?.vocab)) {
-      size = ((json.model as { vocab: unknown[] }).vocab).length; // Unigram: [token, score][]
+      size = (json.model as { vocab: unknown[] }).vocab.length; // Unigram: [token, score][]
     } else {
       for (const id of vocabIds) if (typeof id === "number" && id + 1 > size) size = id + 1;
     }

@@ -1,0 +1,137 @@
+import { createReadStream, existsSync } from "node:fs";
+import { createInterface } from "node:readline";
+import type { Command } from "commander";
+import { EmbeddingFileWriter, formatFromPath } from "../../io/embeddings.js";
+import { ColBERT } from "../../models/colbert.js";
+import { DataError, FileFormatError, InvalidArgumentError } from "../../util/errors.js";
+import { makeProgress } from "../../util/progress.js";
+
+/** One text to encode with its id. */
+export interface TextRecord {
+  id: string;
+  text: string;
+}
+
+/**
+ * Streams texts from a .jsonl file (`_id` or `id`, `text`, optional `title` joined as
+ * "title text" like PyLate's BEIR loader) or a .txt file (one text per line, id = line number).
+ */
+export async function* readTexts(path: string): AsyncGenerator<TextRecord> {
+  if (!existsSync(path)) throw new FileFormatError(path, "input file not found", { missing: true });
+  const jsonl = path.endsWith(".jsonl") || path.endsWith(".json");
+  const lines = createInterface({ input: createReadStream(path, "utf8"), crlfDelay: Infinity });
+  let n = 0;
+  for await (const raw of lines) {
+    n++;
+    const line = raw.replace(/\r$/, "");
+    if (!jsonl) {
+      yield { id: String(n), text: line };
+      continue;
+    }
+    if (line.trim() === "") continue;
+    let obj: Record<string, unknown>;
+    try {
+      obj = JSON.parse(line);
+    } catch (err) {
+      throw new DataError(`${path}:${n}: not valid JSON (${(err as Error).message})`);
+    }
+    const id = obj._id ?? obj.id;
+    if (typeof id !== "string" && typeof id !== "number") {
+      throw new DataError(`${path}:${n}: missing "_id" (or "id") field`);
+    }
+    if (typeof obj.text !== "string") {
+      throw new DataError(`${path}:${n}: missing string "text" field`);
+    }
+    const title = typeof obj.title === "string" ? obj.title : "";
+    yield { id: String(id), text: title ? `${title} ${obj.text}`.trim() : obj.text.trim() };
+  }
+}
+
+export interface EncodeCommandOptions {
+  model: string;
+  input: string;
+  output: string;
+  query?: boolean;
+  batchSize?: string;
+  poolFactor?: string;
+  revision?: string;
+  threads?: string;
+  progress?: boolean;
+}
+
+function positiveInt(value: string | undefined, name: string, fallback: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) {
+    throw new InvalidArgumentError(`--${name} must be a positive integer, got "${value}"`);
+  }
+  return n;
+}
+
+export async function runEncode(opts: EncodeCommandOptions): Promise<number> {
+  formatFromPath(opts.output);
+  const batchSize = positiveInt(opts.batchSize, "batch-size", 32);
+  const poolFactor = positiveInt(opts.poolFactor, "pool-factor", 1);
+  const model = await ColBERT.fromPretrained(opts.model, {
+    revision: opts.revision,
+    threads: opts.threads ? positiveInt(opts.threads, "threads", 1) : undefined,
+  });
+  const writer = new EmbeddingFileWriter(opts.output);
+  const progress = makeProgress(opts.progress !== false);
+  const onSignal = () => {
+    writer.abort();
+    process.exit(130);
+  };
+  process.once("SIGINT", onSignal);
+  try {
+    // Count first so that the bar has a total (a cheap line scan).
+    let total = 0;
+    for await (const _ of readTexts(opts.input)) total++;
+    progress.start(total, opts.query ? "Encoding queries" : "Encoding documents");
+    const chunk: TextRecord[] = [];
+    const flush = async () => {
+      const mats = await model.encode(
+        chunk.map((r) => r.text),
+        { isQuery: opts.query === true, batchSize, poolFactor },
+      );
+      mats.forEach((m, i) => writer.add(chunk[i].id, m));
+      progress.increment(chunk.length);
+      chunk.length = 0;
+    };
+    for await (const rec of readTexts(opts.input)) {
+      chunk.push(rec);
+      if (chunk.length >= batchSize * 8) await flush();
+    }
+    if (chunk.length > 0) await flush();
+    await writer.finish();
+    return writer.count;
+  } catch (err) {
+    writer.abort();
+    throw err;
+  } finally {
+    progress.stop();
+    process.off("SIGINT", onSignal);
+    await model.dispose();
+  }
+}
+
+export function register(program: Command): void {
+  program
+    .command("encode")
+    .description(
+      "Encode texts into ColBERT multi-vector embeddings (safetensors or .npy + ids.json)",
+    )
+    .requiredOption("--model <dir|hub id>", "model directory or Hugging Face hub id")
+    .requiredOption("--input <file>", "texts: .jsonl (_id, text[, title]) or .txt (one per line)")
+    .requiredOption("--output <file>", "output .safetensors or .npy (ids go to <output>.ids.json)")
+    .option("--query", "encode as queries ([Q] prefix, [MASK] expansion)")
+    .option("--batch-size <n>", "texts per forward pass", "32")
+    .option("--pool-factor <n>", "hierarchical token pooling factor for documents", "1")
+    .option("--revision <rev>", "hub revision (branch, tag or commit)")
+    .option("--threads <n>", "onnxruntime threads (default: all cores)")
+    .option("--no-progress", "hide the progress bar")
+    .action(async (opts: EncodeCommandOptions) => {
+      const n = await runEncode(opts);
+      process.stderr.write(`tslate: wrote ${n} embeddings to ${opts.output}\n`);
+    });
+}

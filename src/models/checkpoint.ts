@@ -1,0 +1,307 @@
+/**
+ * Reading the three checkpoint layouts a ColBERT can come in, into one description:
+ *   1. PyLate / sentence-transformers: modules.json, config_sentence_transformers.json,
+ *      backbone at the Transformer module's path, Dense modules in `1_Dense/`, ...
+ *   2. Stanford ColBERT (HF_ColBERT): one safetensors with `bert.*` and `linear.weight`,
+ *      [unused0]/[unused1] markers and lengths in `artifact.metadata`.
+ *   3. A plain Hugging Face encoder: no projection; PyLate adds a fresh Dense.
+ */
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { WeightStore } from "../io/safetensors.js";
+import { ConfigError, FileFormatError, UnsupportedError } from "../util/errors.js";
+import { type ColBERTConfig, colbertConfigFromJson } from "./config.js";
+
+/** The projection after the backbone: y = x·Wᵀ + b, W is [outFeatures, inFeatures]. */
+export interface DenseWeights {
+  weight: Float32Array;
+  outFeatures: number;
+  inFeatures: number;
+  bias?: Float32Array;
+}
+
+export type CheckpointLayout = "pylate" | "stanford" | "huggingface";
+
+export interface CheckpointDescription {
+  layout: CheckpointLayout;
+  dir: string;
+  /** Directory holding the backbone's config.json and tokenizer files. */
+  backboneDir: string;
+  backboneConfig: Record<string, unknown>;
+  weights: WeightStore;
+  /** Name prefix of the backbone tensors inside `weights` ("bert." for Stanford). */
+  weightPrefix: string;
+  /** The projection, composed from every Dense module; null when the checkpoint has none. */
+  dense: DenseWeights | null;
+  /** ColBERT settings found in the checkpoint (config_sentence_transformers.json, metadata). */
+  colbert: Partial<ColBERTConfig>;
+  /** The raw config_sentence_transformers.json, kept so that save() preserves unknown keys. */
+  sentenceTransformersConfig: Record<string, unknown>;
+  tokenizerJson: Record<string, unknown>;
+  tokenizerConfig: Record<string, unknown>;
+  specialTokensMap: Record<string, unknown>;
+}
+
+export function readJson(path: string, what: string): Record<string, unknown> {
+  if (!existsSync(path)) {
+    throw new FileFormatError(path, `missing ${what}`, { missing: true });
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(readFileSync(path, "utf8"));
+  } catch (err) {
+    throw new FileFormatError(path, `${what} is not valid JSON (${(err as Error).message})`, {
+      cause: err,
+    });
+  }
+  if (value === null || typeof value !== "object" || Array.isArray(value)) {
+    throw new FileFormatError(path, `${what} must hold a JSON object`);
+  }
+  return value as Record<string, unknown>;
+}
+
+function readJsonIfExists(path: string, what: string): Record<string, unknown> {
+  return existsSync(path) ? readJson(path, what) : {};
+}
+
+const IDENTITY = new Set(["torch.nn.modules.linear.Identity", "torch.nn.Identity", "Identity"]);
+
+/** Reads one Dense module folder (PyLate's or sentence-transformers' Dense). */
+function readDenseModule(dir: string): DenseWeights {
+  const configPath = join(dir, "config.json");
+  const config = readJson(configPath, "Dense config");
+  const inF = config.in_features;
+  const outF = config.out_features;
+  if (!Number.isInteger(inF) || !Number.isInteger(outF)) {
+    throw new FileFormatError(configPath, "in_features and out_features must be integers");
+  }
+  const act =
+    (config.activation_function as string | undefined) ?? "torch.nn.modules.linear.Identity";
+  if (!IDENTITY.has(act)) {
+    throw new UnsupportedError(
+      `${configPath}: Dense activation "${act}" is not supported (only Identity, as PyLate's ColBERT checkpoints use)`,
+    );
+  }
+  if (!existsSync(join(dir, "model.safetensors"))) {
+    throw new FileFormatError(
+      join(dir, "model.safetensors"),
+      existsSync(join(dir, "pytorch_model.bin"))
+        ? "only pytorch_model.bin found: convert the Dense weights to safetensors (PyLate saves safetensors by default)"
+        : "missing Dense weights",
+      { missing: true },
+    );
+  }
+  const store = WeightStore.open(join(dir, "model.safetensors"));
+  const weight = store.readFloat32(
+    store.expect("linear.weight", [outF as number, inF as number]).name,
+  );
+  let bias: Float32Array | undefined;
+  if (config.bias !== false && store.has("linear.bias")) {
+    bias = store.readFloat32(store.expect("linear.bias", [outF as number]).name);
+  }
+  let dense: DenseWeights = {
+    weight,
+    outFeatures: outF as number,
+    inFeatures: inF as number,
+    bias,
+  };
+  if (config.use_residual === true) {
+    // y = Wx + x (same size) or Wx + Rx: still linear, so fold it into W.
+    const residual =
+      inF === outF
+        ? identityMatrix(inF as number)
+        : store.readFloat32(store.expect("residual.weight", [outF as number, inF as number]).name);
+    const w = new Float32Array(weight.length);
+    for (let i = 0; i < w.length; i++) w[i] = weight[i] + residual[i];
+    dense = { ...dense, weight: w };
+  }
+  return dense;
+}
+
+function identityMatrix(n: number): Float32Array {
+  const m = new Float32Array(n * n);
+  for (let i = 0; i < n; i++) m[i * n + i] = 1;
+  return m;
+}
+
+/**
+ * Composes two linear maps, `second ∘ first`: W = W2·W1, b = W2·b1 + b2. Several Identity
+ * Dense modules in a row are one linear map, so the graph only ever holds one.
+ */
+export function composeDense(first: DenseWeights, second: DenseWeights): DenseWeights {
+  if (second.inFeatures !== first.outFeatures) {
+    throw new ConfigError(
+      `Dense modules do not chain: ${first.inFeatures}->${first.outFeatures} then ${second.inFeatures}->${second.outFeatures}`,
+    );
+  }
+  const O = second.outFeatures;
+  const M = first.outFeatures;
+  const I = first.inFeatures;
+  const w = new Float64Array(O * I);
+  for (let o = 0; o < O; o++) {
+    for (let m = 0; m < M; m++) {
+      const a = second.weight[o * M + m];
+      if (a === 0) continue;
+      for (let i = 0; i < I; i++) w[o * I + i] += a * first.weight[m * I + i];
+    }
+  }
+  let bias: Float32Array | undefined;
+  if (first.bias || second.bias) {
+    bias = new Float32Array(O);
+    for (let o = 0; o < O; o++) {
+      let s = second.bias ? second.bias[o] : 0;
+      if (first.bias) for (let m = 0; m < M; m++) s += second.weight[o * M + m] * first.bias[m];
+      bias[o] = s;
+    }
+  }
+  return { weight: Float32Array.from(w), outFeatures: O, inFeatures: I, bias };
+}
+
+// Names of the word-embedding tensor per architecture, used to find the backbone's prefix.
+const EMBEDDING_KEYS = ["embeddings.word_embeddings.weight", "embeddings.tok_embeddings.weight"];
+
+function findPrefix(store: WeightStore, file: string): string {
+  for (const name of store.allNames()) {
+    for (const key of EMBEDDING_KEYS) {
+      if (name.endsWith(key)) return name.slice(0, name.length - key.length);
+    }
+  }
+  throw new FileFormatError(
+    file,
+    `no word-embedding tensor found (looked for a name ending in ${EMBEDDING_KEYS.join(" or ")}); is this a BERT/ModernBERT checkpoint?`,
+  );
+}
+
+function openWeights(dir: string): WeightStore {
+  if (
+    !existsSync(join(dir, "model.safetensors")) &&
+    !existsSync(join(dir, "model.safetensors.index.json")) &&
+    existsSync(join(dir, "pytorch_model.bin"))
+  ) {
+    throw new UnsupportedError(
+      `${dir}: only pytorch_model.bin found; tslate reads safetensors. Convert with: python -c "from transformers import AutoModel; AutoModel.from_pretrained('${dir}').save_pretrained('${dir}', safe_serialization=True)"`,
+    );
+  }
+  return WeightStore.open(dir);
+}
+
+/** Reads a checkpoint directory (already downloaded) and says what it is. */
+export function describeCheckpoint(dir: string): CheckpointDescription {
+  if (!existsSync(dir)) {
+    throw new FileFormatError(dir, "model directory does not exist", { missing: true });
+  }
+  const modulesPath = join(dir, "modules.json");
+  let layout: CheckpointLayout;
+  let backboneDir = dir;
+  const denseDirs: string[] = [];
+  if (existsSync(modulesPath)) {
+    layout = "pylate";
+    let modules: unknown;
+    try {
+      modules = JSON.parse(readFileSync(modulesPath, "utf8"));
+    } catch (err) {
+      throw new FileFormatError(modulesPath, `not valid JSON (${(err as Error).message})`);
+    }
+    if (!Array.isArray(modules) || modules.length === 0) {
+      throw new FileFormatError(modulesPath, "must be a non-empty array of modules");
+    }
+    const sorted = [...modules].sort((a, b) => (a.idx ?? 0) - (b.idx ?? 0));
+    sorted.forEach((m: { type?: unknown; path?: unknown }, i: number) => {
+      const type = String(m.type ?? "");
+      const path = typeof m.path === "string" ? m.path : "";
+      if (i === 0) {
+        if (!type.endsWith("Transformer")) {
+          throw new UnsupportedError(
+            `${modulesPath}: the first module must be a Transformer, got "${type}"`,
+          );
+        }
+        backboneDir = join(dir, path);
+      } else if (type.endsWith("Dense")) {
+        denseDirs.push(join(dir, path));
+      } else if (!type.endsWith("Normalize")) {
+        throw new UnsupportedError(
+          `${modulesPath}: module "${type}" is not supported in a ColBERT model (expected Dense modules after the Transformer)`,
+        );
+      }
+    });
+  } else {
+    layout = "huggingface";
+  }
+
+  const backboneConfig = readJson(join(backboneDir, "config.json"), "backbone config.json");
+  const architectures = backboneConfig.architectures;
+  if (
+    layout === "huggingface" &&
+    Array.isArray(architectures) &&
+    architectures[0] === "HF_ColBERT"
+  ) {
+    layout = "stanford";
+  }
+  const weights = openWeights(backboneDir);
+  const weightPrefix = findPrefix(weights, weights.source);
+
+  let dense: DenseWeights | null = null;
+  for (const d of denseDirs) {
+    const next = readDenseModule(d);
+    dense = dense ? composeDense(dense, next) : next;
+  }
+
+  const stConfig = readJsonIfExists(
+    join(dir, "config_sentence_transformers.json"),
+    "config_sentence_transformers.json",
+  );
+  const colbert = colbertConfigFromJson(stConfig, join(dir, "config_sentence_transformers.json"));
+
+  if (layout === "stanford") {
+    const info = weights.expect("linear.weight", [
+      weights.info("linear.weight").shape[0],
+      backboneConfig.hidden_size as number,
+    ]);
+    dense = {
+      weight: weights.readFloat32(info.name),
+      outFeatures: info.shape[0],
+      inFeatures: info.shape[1],
+    };
+    const meta = readJsonIfExists(join(dir, "artifact.metadata"), "artifact.metadata");
+    // colbert.py: prefixes from the metadata or [unused0]/[unused1]; lengths and the
+    // attention rule from the metadata when present.
+    colbert.queryPrefix =
+      typeof meta.query_token_id === "string" ? meta.query_token_id : "[unused0]";
+    colbert.documentPrefix =
+      typeof meta.doc_token_id === "string" ? meta.doc_token_id : "[unused1]";
+    if (Number.isInteger(meta.query_maxlen)) colbert.queryLength = meta.query_maxlen as number;
+    if (Number.isInteger(meta.doc_maxlen)) colbert.documentLength = meta.doc_maxlen as number;
+    if (typeof meta.attend_to_mask_tokens === "boolean") {
+      colbert.attendToExpansionTokens = meta.attend_to_mask_tokens;
+    }
+  }
+
+  const tokenizerPath = join(backboneDir, "tokenizer.json");
+  if (!existsSync(tokenizerPath)) {
+    throw new FileFormatError(
+      tokenizerPath,
+      "missing tokenizer.json (tslate needs the fast-tokenizer file; save the tokenizer with transformers >= 4 to create it)",
+      { missing: true },
+    );
+  }
+  return {
+    layout,
+    dir,
+    backboneDir,
+    backboneConfig,
+    weights,
+    weightPrefix,
+    dense,
+    colbert,
+    sentenceTransformersConfig: stConfig,
+    tokenizerJson: readJson(tokenizerPath, "tokenizer.json"),
+    tokenizerConfig: readJsonIfExists(
+      join(backboneDir, "tokenizer_config.json"),
+      "tokenizer_config.json",
+    ),
+    specialTokensMap: readJsonIfExists(
+      join(backboneDir, "special_tokens_map.json"),
+      "special_tokens_map.json",
+    ),
+  };
+}
