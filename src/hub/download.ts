@@ -211,7 +211,13 @@ async function request(
   try {
     const res = await fetch(url, {
       method: init.method ?? "GET",
-      headers: { "user-agent": "tslate", ...authHeaders(r, url), ...init.headers },
+      // identity: sizes must be the stored bytes (huggingface_hub asks the same).
+      headers: {
+        "user-agent": "tslate",
+        "accept-encoding": "identity",
+        ...authHeaders(r, url),
+        ...init.headers,
+      },
       redirect: init.redirect ?? "follow",
       signal: controller.signal,
     });

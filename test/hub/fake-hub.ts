@@ -32,6 +32,7 @@ export interface LoggedRequest {
   url: string;
   range?: string;
   authorization?: string;
+  acceptEncoding?: string;
 }
 
 export interface FakeHub {
@@ -87,6 +88,7 @@ export async function startFakeHub(opts: FakeHubOptions): Promise<FakeHub> {
       url: req.url ?? "",
       range: req.headers.range,
       authorization: req.headers.authorization,
+      acceptEncoding: req.headers["accept-encoding"],
     });
   const fail = (res: ServerResponse, status: number, code: string, message: string) => {
     res.writeHead(status, {

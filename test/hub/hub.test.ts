@@ -111,6 +111,8 @@ test("snapshotDownload lays out the cache like huggingface_hub and skips files a
     assert.ok(!hub.requests.some((r) => /pytorch_model|onnx|README/.test(r.url)));
     assert.ok(readdirSync(join(repoDir, "blobs")).every((b) => !b.endsWith(".incomplete")));
     assert.ok(progress.includes("model.safetensors"));
+    // Sizes are compared with stored bytes, so no transfer compression is accepted.
+    assert.ok(hub.requests.every((r) => r.acceptEncoding === "identity"));
 
     // A second call only asks for the revision's commit: everything else is cached.
     const before = hub.requests.length;
