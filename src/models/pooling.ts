@@ -12,7 +12,10 @@ import { checkMatrix, type Matrix } from "../util/matrix.js";
  *   3. each cluster becomes the float32 mean of its rows (not re-normalised), in scipy's
  *      cluster numbering order.
  * Output: `[protected rows..., cluster 1 mean, ..., cluster k mean]`, so an L-token document
- * with the defaults becomes 1 + floor((L - 1) / 2) rows.
+ * with the defaults becomes 1 + floor((L - 1) / 2) rows. (PyLate's method defaults to
+ * pool_factor 1; here the default is 2, the value PyLate users pass to pool at all.)
+ * Cost for one 180-token, 128-dim document: about 3 ms (bench/pooling.ts), mostly the
+ * 179² dot products; the nearest-neighbour chain is O(n²).
  */
 export function poolEmbeddingsHierarchical(
   embeddings: Matrix[],
