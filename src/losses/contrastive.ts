@@ -1,0 +1,111 @@
+/**
+ * PyLate's Contrastive loss (pylate/losses/contrastive.py): cross-entropy over the scores of
+ * each query against every document of the batch (its positive, its hard negatives and the
+ * other queries' documents), divided by a temperature.
+ *
+ * Layout: with N documents per query (positive + N-1 negatives), scores are [B, B·N] with
+ * column j·N+k = document slot k of example j, and the label of query i is i·N.
+ */
+import type { Feed } from "../graph/session.js";
+import type { TrainingGraphBuilder } from "../training/graph.js";
+import { InvalidArgumentError, ShapeError } from "../util/errors.js";
+import { colbertScoresGraph } from "./scores.js";
+import {
+  type ColBERTLoss,
+  checkColumn,
+  interleaveColumns,
+  type LossGraph,
+  type MaskOptions,
+  type TokenizedColumn,
+  tokenMask,
+  towerFeeds,
+} from "./types.js";
+
+export interface ContrastiveOptions {
+  /** Scores are divided by it before the softmax (default 1.0, PyLate's default). */
+  readonly temperature?: number;
+  /** Mean over queries (true, default) or sum. */
+  readonly sizeAverage?: boolean;
+}
+
+/** A contrastive batch: queries [B] and N document columns [B] (positive first). */
+export interface ContrastiveBatch {
+  readonly queries: TokenizedColumn;
+  readonly documents: readonly TokenizedColumn[];
+}
+
+export class Contrastive implements ColBERTLoss<ContrastiveBatch> {
+  readonly name = "Contrastive";
+  readonly temperature: number;
+  readonly sizeAverage: boolean;
+
+  constructor(options: ContrastiveOptions = {}) {
+    this.temperature = options.temperature ?? 1.0;
+    this.sizeAverage = options.sizeAverage ?? true;
+    if (!(this.temperature > 0) || !Number.isFinite(this.temperature)) {
+      throw new InvalidArgumentError(
+        `Contrastive temperature must be a positive number, got ${options.temperature}`,
+      );
+    }
+  }
+
+  build(b: TrainingGraphBuilder): LossGraph {
+    const g = b.graph;
+    const q = b.tower("query");
+    const d = b.tower("document");
+    const qMask = g.input("query_mask", "float32", ["query_batch", "query_seq"]);
+    const dMask = g.input("document_mask", "float32", ["document_batch", "document_seq"]);
+    // One-hot labels [B, B·N]: cross-entropy = -Σ target·log_softmax.
+    const target = g.input("target", "float32", ["query_batch", "document_batch"]);
+    const scores = colbertScoresGraph(g, q.embeddings, qMask, d.embeddings, dMask);
+    const logits = this.temperature === 1 ? scores : g.div(scores, this.temperature);
+    const nll = g.unary(
+      "Neg",
+      g.reduce("ReduceSum", g.mul(g.op("LogSoftmax", [logits], { axis: 1 }), target), [1], false),
+    );
+    const loss = g.reduce(this.sizeAverage ? "ReduceMean" : "ReduceSum", nll, [0], false);
+    return { loss, outputs: { scores } };
+  }
+
+  size(batch: ContrastiveBatch): number {
+    return batch.queries.batchSize;
+  }
+
+  feeds(
+    batch: ContrastiveBatch,
+    masks: MaskOptions,
+    usesTokenTypeIds: boolean,
+  ): Record<string, Feed> {
+    checkColumn(batch.queries, "queries");
+    if (batch.documents.length < 1)
+      throw new ShapeError(
+        "a contrastive batch needs at least one document column (the positives)",
+      );
+    batch.documents.forEach((c, k) => {
+      checkColumn(c, `documents[${k}]`);
+      if (c.batchSize !== batch.queries.batchSize) {
+        throw new ShapeError(
+          `documents[${k}] has ${c.batchSize} rows, the queries ${batch.queries.batchSize}: every query needs one document per column`,
+        );
+      }
+    });
+    const docs = interleaveColumns(batch.documents);
+    const B = batch.queries.batchSize;
+    const N = batch.documents.length;
+    const target = new Float32Array(B * B * N);
+    for (let i = 0; i < B; i++) target[i * B * N + i * N] = 1;
+    return {
+      ...towerFeeds("query", batch.queries, usesTokenTypeIds),
+      ...towerFeeds("document", docs, usesTokenTypeIds),
+      query_mask: {
+        data: tokenMask(batch.queries, true, masks),
+        dims: [B, batch.queries.seqLength],
+      },
+      document_mask: {
+        data: tokenMask(docs, false, masks),
+        dims: [docs.batchSize, docs.seqLength],
+      },
+      target: { data: target, dims: [B, B * N] },
+    };
+  }
+}

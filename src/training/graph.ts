@@ -1,0 +1,84 @@
+/**
+ * The training graph: the backbone the inference path uses (same builder, same IR), with its
+ * weights as graph inputs, followed by Dense, L2 normalisation and a loss; `gradients`
+ * appends the backward pass, so one onnxruntime session returns the loss and every
+ * parameter's gradient.
+ *
+ * A "tower" is one encoder pass over a group of texts (queries, or documents): it has its own
+ * int64 inputs `<name>_input_ids`, `<name>_attention_mask`[, `<name>_token_type_ids`] of
+ * shape [<name>_batch, <name>_seq], and shares the parameter inputs with the other towers.
+ */
+import { gradients } from "../graph/autodiff.js";
+import { Graph, type Value } from "../graph/ir.js";
+import { linear } from "../models/backbones/common.js";
+import type { BackboneBuilder } from "../models/backbones/types.js";
+import {
+  backboneBuilder,
+  DENSE_BIAS,
+  DENSE_WEIGHT,
+  ParameterLoader,
+  type TrainableModel,
+} from "./parameters.js";
+
+export interface Tower {
+  readonly name: string;
+  /** [batch, seq, E], L2-normalised per token. */
+  readonly embeddings: Value;
+  readonly usesTokenTypeIds: boolean;
+}
+
+export class TrainingGraphBuilder {
+  readonly graph = new Graph("tslate-train");
+  readonly loader: ParameterLoader;
+  readonly builder: BackboneBuilder;
+  private denseWeight: Value | null = null;
+  private denseBias: Value | null = null;
+
+  constructor(readonly model: TrainableModel) {
+    this.builder = backboneBuilder(model.config);
+    this.loader = new ParameterLoader(this.graph, model.weights);
+  }
+
+  /** Adds one encoder pass (backbone → Dense → normalize) over a new group of inputs. */
+  tower(name: string): Tower {
+    const g = this.graph;
+    const dims = [`${name}_batch`, `${name}_seq`];
+    const usesTokenTypeIds = this.builder.usesTokenTypeIds(this.model.config);
+    const inputs = {
+      inputIds: g.input(`${name}_input_ids`, "int64", dims),
+      attentionMask: g.input(`${name}_attention_mask`, "int64", dims),
+      tokenTypeIds: usesTokenTypeIds ? g.input(`${name}_token_type_ids`, "int64", dims) : null,
+    };
+    const out = this.builder.build(g, inputs, this.model.config, this.loader);
+    const { outFeatures, inFeatures, bias } = this.model.dense;
+    if (!this.denseWeight) {
+      this.denseWeight = g.input(DENSE_WEIGHT, "float32", [outFeatures, inFeatures]);
+      if (bias) this.denseBias = g.input(DENSE_BIAS, "float32", [outFeatures]);
+    }
+    const y = linear(g, out.lastHiddenState, this.denseWeight, this.denseBias);
+    // torch.nn.functional.normalize: x / max(‖x‖₂, 1e-12)
+    const norm = g.unary("Sqrt", g.reduce("ReduceSum", g.mul(y, y), [-1], true));
+    return { name, embeddings: g.div(y, g.max(norm, 1e-12)), usesTokenTypeIds };
+  }
+
+  /** Parameter inputs in graph order (backbone tensors, then Dense). */
+  parameterInputs(): Value[] {
+    const dense = [this.denseWeight, this.denseBias].filter((v): v is Value => v !== null);
+    return [...this.loader.used.values(), ...dense];
+  }
+
+  /**
+   * Declares `loss` (output "loss"), its gradient w.r.t. every parameter (outputs
+   * "grad:<name>") and any extra outputs. Returns the parameter names in output order.
+   */
+  finish(loss: Value, extra: Record<string, Value> = {}): string[] {
+    const params = this.parameterInputs();
+    const grads = gradients(this.graph, loss, params);
+    this.graph.output(loss, "loss");
+    for (const [name, v] of Object.entries(extra)) this.graph.output(v, name);
+    params.forEach((p, i) => {
+      this.graph.output(grads[i], `grad:${p.name}`);
+    });
+    return params.map((p) => p.name);
+  }
+}

@@ -1,0 +1,59 @@
+/**
+ * One compiled training step: a single onnxruntime session that takes the parameters and a
+ * batch and returns the loss, every parameter's gradient and the loss's extra outputs.
+ */
+import type { Feed, Fetched } from "../graph/session.js";
+import { GraphSession } from "../graph/session.js";
+import type { ColBERTLoss, MaskOptions } from "../losses/types.js";
+import { TrainingGraphBuilder } from "./graph.js";
+import { markNoDecay, type Parameter, readParameters, type TrainableModel } from "./parameters.js";
+
+export interface StepResult {
+  readonly loss: number;
+  /** One gradient per parameter, same order as `TrainingStep.parameters`. */
+  readonly grads: Float32Array[];
+  readonly outputs: Record<string, Fetched>;
+}
+
+export class TrainingStep<Batch> {
+  private constructor(
+    private readonly session: GraphSession,
+    readonly loss: ColBERTLoss<Batch>,
+    /** Current parameter values: the optimiser updates them in place. */
+    readonly parameters: Parameter[],
+    readonly usesTokenTypeIds: boolean,
+    private readonly extraOutputs: string[],
+  ) {}
+
+  static async create<Batch>(
+    model: TrainableModel,
+    loss: ColBERTLoss<Batch>,
+    options: { threads?: number; parameters?: Parameter[] } = {},
+  ): Promise<TrainingStep<Batch>> {
+    const b = new TrainingGraphBuilder(model);
+    const lg = loss.build(b);
+    const names = b.finish(lg.loss, lg.outputs);
+    const params = options.parameters ?? readParameters(model, names);
+    markNoDecay(b.graph, params);
+    const session = await GraphSession.create(b.graph, { threads: options.threads });
+    const usesTokenTypeIds = b.builder.usesTokenTypeIds(model.config);
+    return new TrainingStep(session, loss, params, usesTokenTypeIds, Object.keys(lg.outputs));
+  }
+
+  async run(batch: Batch, masks: MaskOptions): Promise<StepResult> {
+    const feeds: Record<string, Feed> = this.loss.feeds(batch, masks, this.usesTokenTypeIds);
+    for (const p of this.parameters) feeds[p.name] = { data: p.data, dims: p.shape };
+    const out = await this.session.run(feeds);
+    const outputs: Record<string, Fetched> = {};
+    for (const name of this.extraOutputs) outputs[name] = out[name];
+    return {
+      loss: (out.loss.data as Float32Array)[0],
+      grads: this.parameters.map((p) => out[`grad:${p.name}`].data as Float32Array),
+      outputs,
+    };
+  }
+
+  async dispose(): Promise<void> {
+    await this.session.dispose();
+  }
+}
