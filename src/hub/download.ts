@@ -1,15 +1,21 @@
+import { createHash } from "node:crypto";
 import {
+  closeSync,
   copyFileSync,
+  createReadStream,
   existsSync,
   mkdirSync,
+  openSync,
+  readFileSync,
   renameSync,
   rmSync,
   statSync,
   symlinkSync,
+  writeSync,
 } from "node:fs";
 import { open } from "node:fs/promises";
 import { dirname, join, relative, resolve as resolvePath, sep } from "node:path";
-import { writeFileAtomic } from "../util/atomic.js";
+import { fsyncDir, writeFileAtomic } from "../util/atomic.js";
 import { FileFormatError, HubError, InvalidArgumentError } from "../util/errors.js";
 import {
   cachedSnapshot,
@@ -353,31 +359,111 @@ async function downloadBlob(
     throw err;
   });
   const blob = join(r.repoDir, "blobs", meta.etag);
-  if (existsSync(blob) && statSync(blob).size === meta.size) return blob;
-  const partial = `${blob}.incomplete`;
-  let lastError = "";
-  for (let attempt = 0; attempt < r.maxAttempts; attempt++) {
-    const have = existsSync(partial) ? statSync(partial).size : 0;
-    if (have > meta.size) rmSync(partial);
-    else if (have === meta.size) break;
-    const start = have > meta.size ? 0 : have;
+  const complete = () => existsSync(blob) && statSync(blob).size === meta.size;
+  if (complete()) return blob;
+  // One writer per blob across processes: two appenders on one .incomplete would interleave.
+  const release = await acquireLock(`${blob}.lock`);
+  try {
+    if (complete()) return blob; // another process finished it while we waited
+    const partial = `${blob}.incomplete`;
+    let lastError = "";
+    for (let attempt = 0; attempt < r.maxAttempts; attempt++) {
+      const have = existsSync(partial) ? statSync(partial).size : 0;
+      if (have > meta.size) rmSync(partial);
+      else if (have === meta.size) break;
+      const start = have > meta.size ? 0 : have;
+      try {
+        await fetchInto(r, meta, partial, start, (b) => progress(b, meta.size));
+      } catch (err) {
+        if (!(err instanceof NetworkError)) throw err;
+        lastError = err.message;
+      }
+    }
+    const got = existsSync(partial) ? statSync(partial).size : 0;
+    if (got !== meta.size) {
+      throw new HubError(
+        `truncated download of ${file} from ${r.repoId}: got ${got} of ${meta.size} bytes after ${r.maxAttempts} attempts${
+          lastError ? ` (last error: ${lastError})` : ""
+        }. The partial file ${partial} is kept; rerun to resume`,
+      );
+    }
+    // LFS files are named by their sha256: check it (a resumed file could be a mix of versions).
+    if (/^[0-9a-f]{64}$/.test(meta.etag)) {
+      const digest = await sha256File(partial);
+      if (digest !== meta.etag) {
+        rmSync(partial, { force: true });
+        throw new HubError(
+          `checksum mismatch for ${file} from ${r.repoId}: sha256 ${digest}, expected ${meta.etag}. The corrupt download was deleted; rerun to download it again`,
+        );
+      }
+    }
+    renameSync(partial, blob);
+    fsyncDir(dirname(blob));
+    return blob;
+  } finally {
+    release();
+  }
+}
+
+async function sha256File(path: string): Promise<string> {
+  const hash = createHash("sha256");
+  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+  return hash.digest("hex");
+}
+
+/** Longest wait for another live process's lock before giving up (30 min). */
+const LOCK_WAIT_MS = 30 * 60_000;
+
+/**
+ * An exclusive lock file holding the owner's pid. A lock whose process is gone (crash) is
+ * taken over; a live owner is waited for, up to LOCK_WAIT_MS.
+ */
+async function acquireLock(path: string): Promise<() => void> {
+  const deadline = Date.now() + LOCK_WAIT_MS;
+  for (;;) {
     try {
-      await fetchInto(r, meta, partial, start, (b) => progress(b, meta.size));
+      const fd = openSync(path, "wx");
+      writeSync(fd, String(process.pid));
+      closeSync(fd);
+      return () => rmSync(path, { force: true });
     } catch (err) {
-      if (!(err instanceof NetworkError)) throw err;
-      lastError = err.message;
+      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+    }
+    if (lockIsStale(path)) {
+      rmSync(path, { force: true });
+      continue;
+    }
+    if (Date.now() > deadline) {
+      throw new HubError(
+        `${path} has been held by another download for ${LOCK_WAIT_MS / 60_000} min; if no other tslate process is downloading this model, delete the lock file`,
+      );
+    }
+    await new Promise((ok) => setTimeout(ok, 100));
+  }
+}
+
+function lockIsStale(path: string): boolean {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch {
+    return false; // released meanwhile: just retry
+  }
+  const pid = Number(text);
+  if (!Number.isInteger(pid) || pid <= 0) {
+    // Being written right now, or garbage: stale once it is old.
+    try {
+      return Date.now() - statSync(path).mtimeMs > 10_000;
+    } catch {
+      return false;
     }
   }
-  const got = existsSync(partial) ? statSync(partial).size : 0;
-  if (got !== meta.size) {
-    throw new HubError(
-      `truncated download of ${file} from ${r.repoId}: got ${got} of ${meta.size} bytes after ${r.maxAttempts} attempts${
-        lastError ? ` (last error: ${lastError})` : ""
-      }. The partial file ${partial} is kept; rerun to resume`,
-    );
+  try {
+    process.kill(pid, 0);
+    return false;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "ESRCH";
   }
-  renameSync(partial, blob);
-  return blob;
 }
 
 async function fetchInto(

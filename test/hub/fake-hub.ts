@@ -24,6 +24,8 @@ export interface FakeHubOptions {
   dropFirst?: string[];
   /** Files whose every CDN download is cut after half of the requested bytes. */
   dropAlways?: string[];
+  /** Files the CDN serves with their first byte flipped (right size, wrong sha256). */
+  corrupt?: string[];
 }
 
 export interface LoggedRequest {
@@ -112,7 +114,11 @@ export async function startFakeHub(opts: FakeHubOptions): Promise<FakeHub> {
       res.writeHead(416, { "content-range": `bytes */${total}` });
       return res.end();
     }
-    const body = entry.content.subarray(start);
+    let body = entry.content.subarray(start);
+    if (opts.corrupt?.includes(entry.name) && start === 0) {
+      body = Buffer.from(body);
+      body[0] ^= 0xff;
+    }
     res.writeHead(m ? 206 : 200, {
       "content-length": body.length,
       "accept-ranges": "bytes",

@@ -288,6 +288,56 @@ test("a partial blob from an earlier run is resumed; a download that keeps faili
   }
 });
 
+test("a corrupt LFS file fails its sha256 check; a stale lock is taken over, a live one waited for", async () => {
+  const content = readFileSync(join(FIXTURE, "model.safetensors"));
+  const bad = await startFakeHub({ dir: FIXTURE, corrupt: ["model.safetensors"] });
+  try {
+    const cacheDir = freshCache();
+    await assert.rejects(
+      withEnv(CLEAN_ENV, () => snapshotDownload("org/tiny", { cacheDir, endpoint: bad.endpoint })),
+      (e: Error) =>
+        e instanceof HubError &&
+        /checksum mismatch for model\.safetensors.*expected [0-9a-f]{64}.*deleted; rerun/.test(
+          e.message,
+        ),
+    );
+    const blobs = join(cacheDir, REPO_DIR, "blobs");
+    assert.ok(
+      !readdirSync(blobs).some((b) => b.startsWith(sha256(content))),
+      "no blob, no partial, no lock left",
+    );
+  } finally {
+    await bad.close();
+  }
+
+  const hub = await startFakeHub({ dir: FIXTURE });
+  try {
+    const cacheDir = freshCache();
+    const blobs = join(cacheDir, REPO_DIR, "blobs");
+    mkdirSync(blobs, { recursive: true });
+    // A lock left by a process that no longer exists.
+    writeFileSync(join(blobs, `${sha256(content)}.lock`), "999999999");
+    // A lock held by a live process (this one), released a moment later.
+    const dense = readFileSync(join(FIXTURE, "1_Dense/model.safetensors"));
+    const liveLock = join(blobs, `${sha256(dense)}.lock`);
+    writeFileSync(liveLock, String(process.pid));
+    let released = false;
+    setTimeout(() => {
+      released = true;
+      rmSync(liveLock);
+    }, 300);
+    const snap = await withEnv(CLEAN_ENV, () =>
+      snapshotDownload("org/tiny", { cacheDir, endpoint: hub.endpoint }),
+    );
+    assert.ok(released, "waited for the live lock");
+    assert.deepEqual(readFileSync(join(snap, "model.safetensors")), content);
+    assert.deepEqual(readFileSync(join(snap, "1_Dense/model.safetensors")), dense);
+    assert.ok(readdirSync(blobs).every((b) => !b.endsWith(".lock") && !b.endsWith(".incomplete")));
+  } finally {
+    await hub.close();
+  }
+});
+
 test("tokens: 401 without one (with advice), Bearer with one, never sent to the CDN", async () => {
   const hub = await startFakeHub({ dir: FIXTURE, token: "hf_secret" });
   try {
