@@ -6,6 +6,7 @@
  * Layout: with N documents per query (positive + N-1 negatives), scores are [B, B·N] with
  * column j·N+k = document slot k of example j, and the label of query i is i·N.
  */
+import type { Graph, Value } from "../graph/ir.js";
 import type { Feed } from "../graph/session.js";
 import type { TrainingGraphBuilder } from "../training/graph.js";
 import { InvalidArgumentError, ShapeError } from "../util/errors.js";
@@ -35,7 +36,7 @@ export interface ContrastiveBatch {
 }
 
 export class Contrastive implements ColBERTLoss<ContrastiveBatch> {
-  readonly name = "Contrastive";
+  readonly name: string = "Contrastive";
   readonly temperature: number;
   readonly sizeAverage: boolean;
 
@@ -50,19 +51,24 @@ export class Contrastive implements ColBERTLoss<ContrastiveBatch> {
   }
 
   build(b: TrainingGraphBuilder): LossGraph {
-    const g = b.graph;
     const q = b.tower("query");
     const d = b.tower("document");
+    return this.buildOnEmbeddings(b.graph, q.embeddings, d.embeddings);
+  }
+
+  /**
+   * The loss over given token embeddings Q [B, Lq, E] and D [B·N, Ld, E] (normalised), with
+   * inputs query_mask, document_mask and the one-hot target [B, B·N].
+   */
+  buildOnEmbeddings(g: Graph, q: Value, d: Value): LossGraph {
     const qMask = g.input("query_mask", "float32", ["query_batch", "query_seq"]);
     const dMask = g.input("document_mask", "float32", ["document_batch", "document_seq"]);
     // One-hot labels [B, B·N]: cross-entropy = -Σ target·log_softmax.
     const target = g.input("target", "float32", ["query_batch", "document_batch"]);
-    const scores = colbertScoresGraph(g, q.embeddings, qMask, d.embeddings, dMask);
+    const scores = colbertScoresGraph(g, q, qMask, d, dMask);
     const logits = this.temperature === 1 ? scores : g.div(scores, this.temperature);
-    const nll = g.unary(
-      "Neg",
-      g.reduce("ReduceSum", g.mul(g.op("LogSoftmax", [logits], { axis: 1 }), target), [1], false),
-    );
+    const logp = g.op("LogSoftmax", [logits], { axis: 1 });
+    const nll = g.unary("Neg", g.reduce("ReduceSum", g.mul(logp, target), [1], false));
     const loss = g.reduce(this.sizeAverage ? "ReduceMean" : "ReduceSum", nll, [0], false);
     return { loss, outputs: { scores } };
   }
@@ -90,22 +96,30 @@ export class Contrastive implements ColBERTLoss<ContrastiveBatch> {
       }
     });
     const docs = interleaveColumns(batch.documents);
-    const B = batch.queries.batchSize;
-    const N = batch.documents.length;
-    const target = new Float32Array(B * B * N);
-    for (let i = 0; i < B; i++) target[i * B * N + i * N] = 1;
     return {
       ...towerFeeds("query", batch.queries, usesTokenTypeIds),
       ...towerFeeds("document", docs, usesTokenTypeIds),
-      query_mask: {
-        data: tokenMask(batch.queries, true, masks),
-        dims: [B, batch.queries.seqLength],
-      },
+      ...this.lossFeeds(batch.queries, docs, batch.documents.length, masks),
+    };
+  }
+
+  /** query_mask, document_mask and target for B queries and their B·N interleaved documents. */
+  lossFeeds(
+    queries: TokenizedColumn,
+    docs: TokenizedColumn,
+    n: number,
+    masks: MaskOptions,
+  ): Record<string, Feed> {
+    const B = queries.batchSize;
+    const target = new Float32Array(B * B * n);
+    for (let i = 0; i < B; i++) target[i * B * n + i * n] = 1;
+    return {
+      query_mask: { data: tokenMask(queries, true, masks), dims: [B, queries.seqLength] },
       document_mask: {
         data: tokenMask(docs, false, masks),
         dims: [docs.batchSize, docs.seqLength],
       },
-      target: { data: target, dims: [B, B * N] },
+      target: { data: target, dims: [B, B * n] },
     };
   }
 }

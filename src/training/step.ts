@@ -15,7 +15,14 @@ export interface StepResult {
   readonly outputs: Record<string, Fetched>;
 }
 
-export class TrainingStep<Batch> {
+/** What the trainer needs of a step (TrainingStep, CachedContrastiveStep). */
+export interface TrainingStepLike<Batch> {
+  readonly parameters: Parameter[];
+  run(batch: Batch, masks: MaskOptions): Promise<StepResult>;
+  dispose(): Promise<void>;
+}
+
+export class TrainingStep<Batch> implements TrainingStepLike<Batch> {
   private constructor(
     private readonly session: GraphSession,
     readonly loss: ColBERTLoss<Batch>,

@@ -12,11 +12,13 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { WeightStore } from "../../src/io/safetensors.js";
+import { CachedContrastive } from "../../src/losses/cached-contrastive.js";
 import { Contrastive, type ContrastiveBatch } from "../../src/losses/contrastive.js";
 import { Distillation, type DistillationBatch } from "../../src/losses/distillation.js";
 import type { MaskOptions, TokenizedColumn } from "../../src/losses/types.js";
 import { readBackboneConfig } from "../../src/models/backbones/encoder.js";
 import { AdamW } from "../../src/training/adamw.js";
+import { CachedContrastiveStep } from "../../src/training/cached-step.js";
 import { DENSE_WEIGHT, globalNorm, type TrainableModel } from "../../src/training/parameters.js";
 import { type StepResult, TrainingStep } from "../../src/training/step.js";
 import { maxAbsDiff, readSharedJson, sharedPath } from "../helpers/shared.js";
@@ -172,4 +174,49 @@ test("Distillation: loss, student scores, gradients and one AdamW step match PyT
     fx.student_scores_minmax_normalized.flat(),
   );
   assert.ok(sd <= 1e-5, `min-max normalised student scores maxdiff ${sd}`);
+});
+
+test("CachedContrastive (GradCache, mini-batches of 1) equals Contrastive on the same batch", async () => {
+  const fx = readSharedJson("fixtures/training/contrastive.json");
+  const batch: ContrastiveBatch = {
+    queries: column(fx.features.query),
+    documents: [column(fx.features.positive), column(fx.features.negative)],
+  };
+  const fresh = await TrainingStep.create(model, new Contrastive(), { threads: 1 });
+  const cached = await CachedContrastiveStep.create(
+    model,
+    new CachedContrastive({ miniBatchSize: 1 }),
+    {
+      threads: 1,
+    },
+  );
+  try {
+    const a = await fresh.run(batch, masks);
+    const b = await cached.run(batch, masks);
+    assert.deepEqual(
+      cached.parameters.map((p) => p.name),
+      fresh.parameters.map((p) => p.name),
+    );
+    // Same math, different float32 summation order (per-text GEMMs): README §7's float32
+    // tolerances, loss abs 1e-5 and gradients abs 1e-5 + rel 1e-3 of max|g|.
+    assert.ok(Math.abs(a.loss - b.loss) <= LOSS_TOL, `loss ${a.loss} vs ${b.loss}`);
+    assert.ok(
+      Math.abs(b.loss - fx.loss) <= LOSS_TOL,
+      `cached loss ${b.loss} vs reference ${fx.loss}`,
+    );
+    let worst = 0;
+    a.grads.forEach((g, i) => {
+      let scale = 0;
+      for (const x of g) scale = Math.max(scale, Math.abs(x));
+      const d = maxAbsDiff(b.grads[i], Array.from(g));
+      worst = Math.max(worst, d);
+      assert.ok(d <= GRAD_ABS + GRAD_REL * scale, `${fresh.parameters[i].name}: maxdiff ${d}`);
+    });
+    console.log(
+      `  cached vs uncached: loss diff ${Math.abs(a.loss - b.loss)}, grad maxdiff ${worst}`,
+    );
+  } finally {
+    await fresh.dispose();
+    await cached.dispose();
+  }
 });
