@@ -4,8 +4,11 @@ import { fileURLToPath } from "node:url";
 import { Command } from "commander";
 import { TslateError } from "../util/errors.js";
 import { register as registerBeir } from "./commands/beir.js";
+import { register as registerDownload } from "./commands/download.js";
 import { register as registerEncode } from "./commands/encode.js";
 import { register as registerEvaluate } from "./commands/evaluate.js";
+import { register as registerIndex } from "./commands/index.js";
+import { register as registerSearch } from "./commands/search.js";
 
 // Each command lives in ./commands/<name>.ts and exports `register(program)`.
 // Add one import and one line below per command.
@@ -23,6 +26,9 @@ export function buildProgram(): Command {
   registerEncode(program);
   registerEvaluate(program);
   registerBeir(program);
+  registerDownload(program);
+  registerIndex(program);
+  registerSearch(program);
   return program;
 }
 

@@ -100,7 +100,7 @@ function resolveOptions(repoId: string, o: HubOptions): Resolved {
     );
   }
   const cache = hubCacheDir(o.cacheDir);
-  const endpoint = (o.endpoint ?? process.env.HF_ENDPOINT ?? "https://huggingface.co").replace(
+  const endpoint = (o.endpoint || process.env.HF_ENDPOINT || "https://huggingface.co").replace(
     /\/+$/,
     "",
   );
