@@ -16,12 +16,52 @@ export const ENGLISH_STOP_WORDS: ReadonlySet<string> = new Set(
 
 // Approximates Lucene's StandardTokenizer (Unicode UAX#29 word breaks) for alphabetic
 // scripts: runs of letters, marks, digits and "_", joined across "." and "'" (e.g., don't,
-// e.g, 3.14), across "," or ";" between digits (1,000) and ":" between letters.
-const WORD = String.raw`[\p{L}\p{M}\p{N}_]+`;
-const TOKEN = new RegExp(
-  `${WORD}(?:(?:[.'\u2019]|(?<=\\p{N})[,;](?=\\p{N})|(?<=\\p{L}):(?=\\p{L}))${WORD})*`,
-  "gu",
-);
+// e.g, 3.14), across "," or ";" between digits (1,000) and ":" between letters. Runs are
+// matched with a plain regex and joined by hand (a regex with look-behinds is 8x slower).
+const WORD = /[\p{L}\p{M}\p{N}_]+/gu;
+const DIGIT = /\p{N}/u;
+const LETTER = /\p{L}/u;
+
+function tokenize(text: string): string[] {
+  const out: string[] = [];
+  let cur = "";
+  let end = -2;
+  for (const m of text.matchAll(WORD)) {
+    const w = m[0];
+    const start = m.index;
+    if (cur !== "" && start === end + 1 && joins(text[end], cur[cur.length - 1], w[0])) {
+      cur += text[end] + w;
+    } else {
+      if (cur !== "") out.push(cur);
+      cur = w;
+    }
+    end = start + w.length;
+  }
+  if (cur !== "") out.push(cur);
+  return out;
+}
+
+function joins(sep: string, before: string, after: string): boolean {
+  if (sep === "." || sep === "'" || sep === "\u2019") return true;
+  if (sep === "," || sep === ";") return DIGIT.test(before) && DIGIT.test(after);
+  if (sep === ":") return LETTER.test(before) && LETTER.test(after);
+  return false;
+}
+
+// Raw token -> term ("" for a stop word). Vocabularies are small next to token counts, so
+// each distinct token goes through the filters and the stemmer once.
+const TERM_CACHE = new Map<string, string>();
+
+function termOf(raw: string): string {
+  let t = raw;
+  // Lucene's EnglishPossessiveFilter runs before lower-casing and accepts ' and U+2019.
+  if (t.length >= 2 && (t.endsWith("s") || t.endsWith("S"))) {
+    const c = t[t.length - 2];
+    if (c === "'" || c === "\u2019" || c === "\uFF07") t = t.slice(0, -2);
+  }
+  t = t.toLowerCase();
+  return t === "" || ENGLISH_STOP_WORDS.has(t) ? "" : porterStem(t);
+}
 
 /**
  * The analyser of Elasticsearch's `english` analyser, which BEIR's BM25 baseline indexes
@@ -30,16 +70,13 @@ const TOKEN = new RegExp(
  */
 export function englishAnalyzer(text: string): string[] {
   const out: string[] = [];
-  for (const m of text.matchAll(TOKEN)) {
-    let t = m[0];
-    // Lucene's EnglishPossessiveFilter runs before lower-casing and accepts ' and U+2019.
-    if (t.length >= 2 && (t.endsWith("s") || t.endsWith("S"))) {
-      const c = t[t.length - 2];
-      if (c === "'" || c === "\u2019" || c === "\uFF07") t = t.slice(0, -2);
+  for (const raw of tokenize(text)) {
+    let term = TERM_CACHE.get(raw);
+    if (term === undefined) {
+      if (TERM_CACHE.size >= 500_000) TERM_CACHE.clear();
+      TERM_CACHE.set(raw, (term = termOf(raw)));
     }
-    t = t.toLowerCase();
-    if (t === "" || ENGLISH_STOP_WORDS.has(t)) continue;
-    out.push(porterStem(t));
+    if (term !== "") out.push(term);
   }
   return out;
 }
