@@ -8,7 +8,6 @@ export function sharedPath(rel: string): string {
   return fileURLToPath(new URL(`../../../../shared/${rel}`, import.meta.url));
 }
 
-// biome-ignore lint/suspicious/noExplicitAny: fixture JSON, shapes documented in fixtures/README.md
 export function readJson(rel: string): any {
   return JSON.parse(readFileSync(sharedPath(rel), "utf8"));
 }
