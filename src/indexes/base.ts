@@ -1,0 +1,483 @@
+import { ConfigError, IndexError, InvalidArgumentError } from "../util/errors.js";
+import { type Matrix, checkMatrix } from "../util/matrix.js";
+import { fuseRrf, fuseRsf } from "./fusion.js";
+import { MetadataStore } from "./metadata.js";
+import { type ChunkRef, type Container, FORMAT_NAME, FORMAT_VERSION, IndexDirectory, type Manifest, type TypedArray } from "./store.js";
+import type {
+  DocumentMetadata,
+  HybridSearchOptions,
+  KeywordSearchOptions,
+  MultiVectorIndex,
+  SearchOptions,
+  SearchResult,
+} from "./types.js";
+
+/** Options shared by all index types. */
+export interface BaseIndexOptions {
+  /** Embedding dimension; fixed by the first add when omitted. */
+  dim?: number;
+  /** Metadata fields indexed for BM25 keyword search (default ["title", "text"]). */
+  textFields?: string[];
+  /** Verify the SHA-256 of every file when opening (default true). */
+  verifyChecksums?: boolean;
+}
+
+/** What a subclass produces for a batch of new documents, before the commit. */
+export interface EncodedChunk {
+  sections: Record<string, TypedArray>;
+  /** Extra header fields of the chunk file. */
+  header?: Record<string, unknown>;
+  /** Index-specific files replaced by this write (already written under fresh names). */
+  files?: Manifest["files"];
+  state?: Record<string, unknown>;
+}
+
+/** Where a document lives: its chunk and token range. */
+export interface DocSlot {
+  chunk: number;
+  start: number;
+  len: number;
+}
+
+/**
+ * Shared machinery of the three indexes: user ids ↔ internal document numbers, chunk files,
+ * deletions, the manifest commit protocol, metadata, filters, keyword and hybrid search.
+ * Subclasses encode documents into chunk sections and score queries.
+ */
+export abstract class BaseIndex implements MultiVectorIndex {
+  protected readonly store: IndexDirectory;
+  protected manifest: Manifest;
+  protected meta: MetadataStore;
+  /** Per chunk: its decoded container. */
+  protected chunks: Container[] = [];
+  /** Per docno: slot, id, alive. */
+  protected slots: DocSlot[] = [];
+  protected idOf: string[] = [];
+  protected alive: Uint8Array = new Uint8Array(0);
+  protected docnoOf = new Map<string, number>();
+  private closed = false;
+  private writing: Promise<unknown> = Promise.resolve();
+
+  protected constructor(store: IndexDirectory, manifest: Manifest, meta: MetadataStore) {
+    this.store = store;
+    this.manifest = manifest;
+    this.meta = meta;
+  }
+
+  // ---- life cycle ----
+
+  protected static initDirectory(
+    dir: string,
+    type: string,
+    options: BaseIndexOptions,
+    config: Record<string, unknown>,
+  ): { store: IndexDirectory; manifest: Manifest; meta: MetadataStore } {
+    if (options.dim !== undefined && (!Number.isInteger(options.dim) || options.dim < 1)) {
+      throw new ConfigError(`dim must be a positive integer, got ${options.dim}`);
+    }
+    const store = new IndexDirectory(dir);
+    store.init();
+    const textFields = options.textFields ?? ["title", "text"];
+    const manifest: Manifest = {
+      format: FORMAT_NAME,
+      version: FORMAT_VERSION,
+      type,
+      dim: options.dim ?? 0,
+      generation: 0,
+      nextDocno: 0,
+      config: { ...config, textFields },
+      chunks: [],
+      deleted: null,
+      files: {},
+      state: {},
+    };
+    const meta = new MetadataStore(store.metadataPath, textFields);
+    store.writeManifest(manifest);
+    return { store, manifest, meta };
+  }
+
+  protected static openDirectory(dir: string, type: string): { store: IndexDirectory; manifest: Manifest; meta: MetadataStore } {
+    const store = new IndexDirectory(dir);
+    const manifest = store.readManifest();
+    if (manifest.type !== type) {
+      throw new IndexError(`${dir} holds a "${manifest.type}" index, not "${type}"; open it with openIndex() or the matching class`);
+    }
+    const meta = new MetadataStore(store.metadataPath, (manifest.config.textFields as string[]) ?? ["title", "text"]);
+    return { store, manifest, meta };
+  }
+
+  /** Loads chunks and deletions, reconciles metadata and removes garbage of crashed writes. */
+  protected loadAll(verify: boolean): void {
+    const m = this.manifest;
+    this.chunks = [];
+    this.slots = new Array(m.nextDocno);
+    this.idOf = new Array(m.nextDocno);
+    this.alive = new Uint8Array(m.nextDocno);
+    for (const c of m.chunks) this.attachChunk(c, this.store.readFile(c, verify));
+    if (m.deleted) {
+      const del = this.store.readFile(m.deleted, verify).sections.docnos as Uint32Array;
+      for (const d of del) this.markDead(d);
+    }
+    this.meta.reconcile((d) => d < this.alive.length && this.alive[d] === 1);
+    this.store.collectGarbage(m);
+  }
+
+  private attachChunk(ref: ChunkRef, c: Container): void {
+    const ids = c.header.ids as string[];
+    const lens = c.sections.doclens as Uint32Array;
+    if (!Array.isArray(ids) || !lens || ids.length !== ref.docs || lens.length !== ref.docs) {
+      throw new IndexError(`${this.store.path(ref.file)}: chunk header does not match the manifest (${ref.docs} documents)`);
+    }
+    const ci = this.chunks.length;
+    this.chunks.push(c);
+    let start = 0;
+    for (let i = 0; i < ref.docs; i++) {
+      const d = ref.firstDocno + i;
+      this.slots[d] = { chunk: ci, start, len: lens[i] };
+      this.idOf[d] = ids[i];
+      this.alive[d] = 1;
+      this.docnoOf.set(ids[i], d);
+      start += lens[i];
+    }
+    this.onChunkAttached(ci, ref);
+  }
+
+  private markDead(d: number): void {
+    if (this.alive[d]) {
+      this.alive[d] = 0;
+      if (this.docnoOf.get(this.idOf[d]) === d) this.docnoOf.delete(this.idOf[d]);
+    }
+  }
+
+  /** Number of live documents. */
+  count(): number {
+    return this.docnoOf.size;
+  }
+
+  /** Embedding dimension (0 until the first add). */
+  get dim(): number {
+    return this.manifest.dim;
+  }
+
+  /** The live document ids. */
+  ids(): string[] {
+    return [...this.docnoOf.keys()];
+  }
+
+  has(id: string): boolean {
+    return this.docnoOf.has(id);
+  }
+
+  /** Stored metadata of a document. */
+  metadata(id: string): DocumentMetadata | undefined {
+    const d = this.docnoOf.get(id);
+    return d === undefined ? undefined : this.meta.get(d);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    await this.writing.catch(() => undefined);
+    this.closed = true;
+    this.meta.close();
+    this.onClose();
+  }
+
+  protected checkOpen(): void {
+    if (this.closed) throw new IndexError(`the index at ${this.store.dir} is closed; open it again`);
+  }
+
+  // ---- hooks ----
+
+  /** Encodes new documents into chunk sections (must include u32 `doclens`). */
+  protected abstract encode(embeddings: Matrix[]): Promise<EncodedChunk>;
+  /** Called for each chunk after load or commit. */
+  protected abstract onChunkAttached(chunkIndex: number, ref: ChunkRef): void;
+  /** Called after deletions are committed (docnos already marked dead). */
+  protected onDeleted(_docnos: number[]): void {}
+  /** Called after a commit that replaced index-specific files or state. */
+  protected onFilesChanged(_previous: Manifest): void {}
+  protected onClose(): void {}
+  /** Undo in-memory effects of `encode` when the write did not commit. */
+  protected onWriteFailed(_encoded: EncodedChunk): void {}
+  /** Called before the manifest commit of a deletion (e.g. to write a new graph file). */
+  protected async beforeDeleteCommit(_docnos: number[]): Promise<Manifest["files"] | undefined> {
+    return undefined;
+  }
+  /** Scores one query against the allowed documents: [docno, score] best first, at most k. */
+  protected abstract searchOne(
+    query: Matrix,
+    k: number,
+    allowed: Uint8Array | null,
+    allowedCount: number,
+  ): Promise<[number, number][]>;
+
+  // ---- writes ----
+
+  /** Serialises writes of this object (each write is itself atomic on disk). */
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.writing.then(fn, fn);
+    this.writing = run.catch(() => undefined);
+    return run;
+  }
+
+  protected checkEmbeddings(embeddings: Matrix[], what: string): void {
+    if (!Array.isArray(embeddings)) throw new InvalidArgumentError(`${what} must be an array of matrices`);
+    const dim = this.manifest.dim || (embeddings[0] as Matrix | undefined)?.cols;
+    embeddings.forEach((e, i) => {
+      checkMatrix(e, `${what}[${i}]`, dim);
+      if (e.rows < 1) throw new InvalidArgumentError(`${what}[${i}] has no tokens; every document needs at least one embedding row`);
+    });
+  }
+
+  private checkBatch(ids: string[], embeddings: Matrix[], metadata: DocumentMetadata[] | undefined, replacing: boolean): void {
+    if (!Array.isArray(ids)) throw new InvalidArgumentError("ids must be an array of strings");
+    if (!Array.isArray(embeddings) || embeddings.length !== ids.length) {
+      throw new InvalidArgumentError(`got ${ids.length} ids but ${Array.isArray(embeddings) ? embeddings.length : typeof embeddings} embeddings; pass one matrix per id`);
+    }
+    if (metadata !== undefined && (!Array.isArray(metadata) || metadata.length !== ids.length)) {
+      throw new InvalidArgumentError(`got ${ids.length} ids but ${Array.isArray(metadata) ? metadata.length : typeof metadata} metadata entries; pass one object per id`);
+    }
+    metadata?.forEach((m, i) => {
+      if (m !== undefined && (m === null || typeof m !== "object" || Array.isArray(m))) {
+        throw new InvalidArgumentError(`metadata[${i}] must be a plain object, got ${JSON.stringify(m)}`);
+      }
+    });
+    const seen = new Set<string>();
+    ids.forEach((id, i) => {
+      if (typeof id !== "string" || id.length === 0) throw new InvalidArgumentError(`ids[${i}] must be a non-empty string, got ${JSON.stringify(id)}`);
+      if (seen.has(id)) throw new InvalidArgumentError(`duplicate id ${JSON.stringify(id)} in this batch; ids must be unique`);
+      seen.add(id);
+      if (!replacing && this.docnoOf.has(id)) {
+        throw new InvalidArgumentError(`id ${JSON.stringify(id)} is already in the index; use update() to replace it or delete() it first`);
+      }
+    });
+    this.checkEmbeddings(embeddings, "embeddings");
+  }
+
+  add(ids: string[], embeddings: Matrix[], metadata?: DocumentMetadata[]): Promise<void> {
+    return this.serial(() => this.write(ids, embeddings, metadata, false));
+  }
+
+  /** Replaces documents (adds those not present), in one atomic commit. */
+  update(ids: string[], embeddings: Matrix[], metadata?: DocumentMetadata[]): Promise<void> {
+    return this.serial(() => this.write(ids, embeddings, metadata, true));
+  }
+
+  delete(ids: string[]): Promise<void> {
+    return this.serial(async () => {
+      this.checkOpen();
+      if (!Array.isArray(ids)) throw new InvalidArgumentError("ids must be an array of strings");
+      const docnos = [...new Set(ids)].map((id) => this.docnoOf.get(id)).filter((d): d is number => d !== undefined);
+      if (docnos.length === 0) return;
+      const next = this.nextManifest();
+      next.deleted = this.writeDeleted(docnos);
+      const files = await this.beforeDeleteCommit(docnos);
+      if (files) next.files = { ...next.files, ...files };
+      this.commit(next);
+      for (const d of docnos) this.markDead(d);
+      this.onDeleted(docnos);
+      this.meta.remove(docnos);
+    });
+  }
+
+  private nextManifest(): Manifest {
+    return structuredClone({ ...this.manifest, generation: this.manifest.generation + 1 });
+  }
+
+  private writeDeleted(extra: number[]): Manifest["deleted"] {
+    const dead: number[] = [];
+    for (let d = 0; d < this.manifest.nextDocno; d++) if (!this.alive[d]) dead.push(d);
+    dead.push(...extra);
+    return this.store.writeFile(`deleted-${this.manifest.generation + 1}`, {}, { docnos: Uint32Array.from(dead) });
+  }
+
+  private commit(next: Manifest): void {
+    this.store.writeManifest(next);
+    this.manifest = next;
+  }
+
+  private async write(ids: string[], embeddings: Matrix[], metadata: DocumentMetadata[] | undefined, replacing: boolean): Promise<void> {
+    this.checkOpen();
+    this.checkBatch(ids, embeddings, metadata, replacing);
+    if (ids.length === 0) return;
+    if (!this.manifest.dim) this.manifest.dim = embeddings[0].cols;
+    const previous = this.manifest;
+    const encoded = await this.encode(embeddings);
+    try {
+      await this.commitWrite(ids, embeddings, metadata, replacing, previous, encoded);
+    } catch (err) {
+      this.onWriteFailed(encoded);
+      throw err;
+    }
+  }
+
+  private async commitWrite(
+    ids: string[],
+    embeddings: Matrix[],
+    metadata: DocumentMetadata[] | undefined,
+    replacing: boolean,
+    previous: Manifest,
+    encoded: EncodedChunk,
+  ): Promise<void> {
+    const tokens = embeddings.reduce((s, e) => s + e.rows, 0);
+    const firstDocno = previous.nextDocno;
+    const ref = this.store.writeFile(
+      `chunk-${previous.generation + 1}`,
+      { ...encoded.header, ids, firstDocno },
+      { ...encoded.sections, doclens: Uint32Array.from(embeddings, (e) => e.rows) },
+    );
+    const docnos = ids.map((_, i) => firstDocno + i);
+    // Rows for new docnos are invisible until the manifest commits (reconcile drops them).
+    this.meta.insert(docnos, ids, metadata ?? []);
+    const replaced = replacing ? ids.map((id) => this.docnoOf.get(id)).filter((d): d is number => d !== undefined) : [];
+    const next = this.nextManifest();
+    next.nextDocno = firstDocno + ids.length;
+    const chunkRef: ChunkRef = { ...ref, firstDocno, docs: ids.length, tokens };
+    next.chunks.push(chunkRef);
+    if (encoded.files) next.files = { ...next.files, ...encoded.files };
+    if (encoded.state) next.state = { ...next.state, ...encoded.state };
+    if (replaced.length) next.deleted = this.writeDeleted(replaced);
+    this.commit(next);
+    // In-memory state follows the committed manifest.
+    this.growTo(next.nextDocno);
+    for (const d of replaced) this.markDead(d);
+    if (replaced.length) this.onDeleted(replaced);
+    if (encoded.files || encoded.state) this.onFilesChanged(previous);
+    this.attachChunk(chunkRef, { header: { ...encoded.header, ids, firstDocno }, sections: { ...encoded.sections, doclens: Uint32Array.from(embeddings, (e) => e.rows) } });
+    if (replaced.length) this.meta.remove(replaced);
+    this.store.collectGarbage(next);
+  }
+
+  private growTo(n: number): void {
+    if (this.alive.length >= n) return;
+    const a = new Uint8Array(Math.max(n, this.alive.length * 2));
+    a.set(this.alive);
+    this.alive = a;
+  }
+
+  // ---- search ----
+
+  /** The mask of searchable docnos (alive ∩ filter ∩ subset), or null for all live ones. */
+  protected allowedMask(options: SearchOptions): { mask: Uint8Array | null; count: number } {
+    if (!options.filter && !options.subset) return { mask: null, count: this.count() };
+    const mask = new Uint8Array(this.alive.length);
+    let count = 0;
+    if (options.subset) {
+      if (!Array.isArray(options.subset)) throw new InvalidArgumentError("subset must be an array of document ids");
+      for (const id of options.subset) {
+        const d = this.docnoOf.get(id);
+        if (d !== undefined && !mask[d]) {
+          mask[d] = 1;
+          count++;
+        }
+      }
+    }
+    if (options.filter) {
+      const hits = this.meta.filter(options.filter);
+      const fmask = new Uint8Array(this.alive.length);
+      for (const d of hits) if (d < fmask.length && this.alive[d]) fmask[d] = 1;
+      if (options.subset) {
+        count = 0;
+        for (let d = 0; d < mask.length; d++) {
+          mask[d] &= fmask[d];
+          count += mask[d];
+        }
+      } else {
+        mask.set(fmask);
+        count = hits.filter((d) => fmask[d]).length;
+      }
+    }
+    return { mask, count };
+  }
+
+  protected checkK(k: unknown): number {
+    const kk = k ?? 10;
+    if (typeof kk !== "number" || !Number.isInteger(kk) || kk < 1) {
+      throw new InvalidArgumentError(`k must be a positive integer, got ${String(k)}`);
+    }
+    return kk;
+  }
+
+  async search(queries: Matrix[], options: SearchOptions = {}): Promise<SearchResult[][]> {
+    this.checkOpen();
+    const k = this.checkK(options.k);
+    if (!Array.isArray(queries)) throw new InvalidArgumentError("queries must be an array of matrices");
+    queries.forEach((q, i) => {
+      checkMatrix(q, `queries[${i}]`, this.manifest.dim || undefined);
+    });
+    const { mask, count } = this.allowedMask(options);
+    if (count === 0) return queries.map(() => []);
+    const hits = await this.searchBatch(queries, k, mask, count);
+    return hits.map((h) => h.map(([d, score]) => ({ id: this.idOf[d], score })));
+  }
+
+  /** Scores all queries (override to share work across queries). */
+  protected async searchBatch(
+    queries: Matrix[],
+    k: number,
+    allowed: Uint8Array | null,
+    allowedCount: number,
+  ): Promise<[number, number][][]> {
+    const out: [number, number][][] = [];
+    for (const q of queries) out.push(q.rows === 0 ? [] : await this.searchOne(q, k, allowed, allowedCount));
+    return out;
+  }
+
+  /** BM25 keyword search over the text fields (FTS5), with the same filters. */
+  async keywordSearch(texts: string[], options: KeywordSearchOptions = {}): Promise<SearchResult[][]> {
+    this.checkOpen();
+    const k = this.checkK(options.k);
+    if (!Array.isArray(texts) || texts.some((t) => typeof t !== "string")) {
+      throw new InvalidArgumentError("texts must be an array of strings");
+    }
+    const { mask } = this.allowedMask(options);
+    const ok = (d: number) => d < this.alive.length && this.alive[d] === 1 && (!mask || mask[d] === 1);
+    return texts.map((t) => this.meta.keyword(t, k, ok).map(([d, score]) => ({ id: this.idOf[d], score })));
+  }
+
+  /** Vector + keyword search fused by relative scores (alpha) or reciprocal ranks. */
+  async hybridSearch(queries: Matrix[], texts: string[], options: HybridSearchOptions = {}): Promise<SearchResult[][]> {
+    const k = this.checkK(options.k);
+    if (!Array.isArray(texts) || texts.length !== queries.length) {
+      throw new InvalidArgumentError(`hybridSearch needs one text per query embedding, got ${texts?.length} texts for ${queries?.length} queries`);
+    }
+    const alpha = options.alpha ?? 0.5;
+    if (typeof alpha !== "number" || !(alpha >= 0 && alpha <= 1)) throw new InvalidArgumentError(`alpha must be in [0, 1], got ${alpha}`);
+    const fusion = options.fusion ?? "rsf";
+    if (fusion !== "rsf" && fusion !== "rrf") throw new InvalidArgumentError(`fusion must be "rsf" or "rrf", got ${JSON.stringify(fusion)}`);
+    const candidates = this.checkK(options.candidates ?? Math.max(4 * k, 50));
+    const sub = { filter: options.filter, subset: options.subset, k: candidates };
+    const vec = await this.search(queries, sub);
+    const kw = await this.keywordSearch(texts, sub);
+    return vec.map((v, i) => (fusion === "rsf" ? fuseRsf(v, kw[i], alpha, k) : fuseRrf([v, kw[i]], options.rrfK ?? 60, k)));
+  }
+}
+
+/** Keeps the best k [docno, score] pairs (score descending, docno ascending on ties). */
+export class TopK {
+  private readonly k: number;
+  private readonly docs: number[] = [];
+  private readonly scores: number[] = [];
+  constructor(k: number) {
+    this.k = k;
+  }
+  /** The score a newcomer must beat. */
+  get threshold(): number {
+    return this.docs.length < this.k ? Number.NEGATIVE_INFINITY : this.scores[this.scores.length - 1];
+  }
+  push(doc: number, score: number): void {
+    if (this.docs.length >= this.k && score <= this.scores[this.scores.length - 1]) return;
+    let i = this.docs.length;
+    if (i >= this.k) {
+      this.docs.pop();
+      this.scores.pop();
+      i--;
+    }
+    while (i > 0 && (this.scores[i - 1] < score || (this.scores[i - 1] === score && this.docs[i - 1] > doc))) i--;
+    this.docs.splice(i, 0, doc);
+    this.scores.splice(i, 0, score);
+  }
+  result(): [number, number][] {
+    return this.docs.map((d, i) => [d, this.scores[i]]);
+  }
+}

@@ -1,0 +1,290 @@
+import { ConfigError } from "../util/errors.js";
+import { argmaxABt } from "./kernels.js";
+
+/**
+ * The PLAID residual codec (ColBERTv2 / fast-plaid): every token is stored as the id of its
+ * nearest centroid plus its residual (token − centroid) quantised per dimension to `nbits`,
+ * with bucket cutoffs and bucket weights learned as quantiles of held-out residuals.
+ * A decompressed token is normalise(centroid + weights[bucket]) as in fast-plaid.
+ */
+export interface Codec {
+  dim: number;
+  nbits: number;
+  /** [K, dim], rows L2-normalised. */
+  centroids: Float32Array;
+  /** 2^nbits − 1 ascending cutoffs: bucket b holds cutoffs[b−1] < r <= cutoffs[b]. */
+  bucketCutoffs: Float32Array;
+  /** 2^nbits reconstruction values. */
+  bucketWeights: Float32Array;
+  /** 75th percentile of held-out residual norms: farther tokens are outliers. */
+  clusterThreshold: number;
+}
+
+export function numCentroids(codec: Codec): number {
+  return codec.centroids.length / codec.dim;
+}
+
+/** Deterministic PRNG (mulberry32) so that builds are reproducible from a seed. */
+export function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export function normalizeRows(x: Float32Array, dim: number): void {
+  for (let o = 0; o < x.length; o += dim) {
+    let s = 0;
+    for (let j = 0; j < dim; j++) s += x[o + j] * x[o + j];
+    const inv = 1 / Math.max(Math.sqrt(s), 1e-12);
+    for (let j = 0; j < dim; j++) x[o + j] *= inv;
+  }
+}
+
+/**
+ * K-means (Lloyd, L2 distance) as fastkmeans does for fast-plaid: at most
+ * k·maxPointsPerCentroid points (random subsample), k random points as initial centroids,
+ * empty clusters keep their centroid. Returns L2-normalised centroids [k, dim].
+ */
+export async function kmeans(
+  points: Float32Array,
+  dim: number,
+  k: number,
+  options: { iterations: number; maxPointsPerCentroid: number; seed: number },
+): Promise<Float32Array> {
+  const rand = rng(options.seed);
+  let n = points.length / dim;
+  let x = points;
+  if (n > k * options.maxPointsPerCentroid) {
+    const keep = k * options.maxPointsPerCentroid;
+    const perm = Uint32Array.from({ length: n }, (_, i) => i);
+    for (let i = 0; i < keep; i++) {
+      const j = i + Math.floor(rand() * (n - i));
+      const t = perm[i];
+      perm[i] = perm[j];
+      perm[j] = t;
+    }
+    x = new Float32Array(keep * dim);
+    for (let i = 0; i < keep; i++) x.set(points.subarray(perm[i] * dim, perm[i] * dim + dim), i * dim);
+    n = keep;
+  }
+  const kk = Math.min(k, n);
+  const perm = Uint32Array.from({ length: n }, (_, i) => i);
+  for (let i = 0; i < kk; i++) {
+    const j = i + Math.floor(rand() * (n - i));
+    const t = perm[i];
+    perm[i] = perm[j];
+    perm[j] = t;
+  }
+  const c = new Float32Array(kk * dim);
+  for (let i = 0; i < kk; i++) c.set(x.subarray(perm[i] * dim, perm[i] * dim + dim), i * dim);
+  const bias = new Float32Array(kk);
+  const sums = new Float64Array(kk * dim);
+  const counts = new Uint32Array(kk);
+  for (let it = 0; it < options.iterations; it++) {
+    for (let j = 0; j < kk; j++) {
+      let s = 0;
+      for (let t = 0; t < dim; t++) s += c[j * dim + t] * c[j * dim + t];
+      bias[j] = -0.5 * s;
+    }
+    const labels = await argmaxABt(x, n, c, kk, dim, bias);
+    sums.fill(0);
+    counts.fill(0);
+    for (let i = 0; i < n; i++) {
+      const l = labels[i];
+      counts[l]++;
+      const xo = i * dim;
+      const so = l * dim;
+      for (let t = 0; t < dim; t++) sums[so + t] += x[xo + t];
+    }
+    for (let j = 0; j < kk; j++) {
+      if (counts[j] === 0) continue;
+      for (let t = 0; t < dim; t++) c[j * dim + t] = sums[j * dim + t] / counts[j];
+    }
+  }
+  normalizeRows(c, dim);
+  return c;
+}
+
+/** Linear-interpolated quantile of sorted values (torch.quantile's default). */
+function quantile(sorted: Float32Array, q: number): number {
+  if (sorted.length === 0) return 0;
+  const pos = q * (sorted.length - 1);
+  const lo = Math.floor(pos);
+  const hi = Math.min(lo + 1, sorted.length - 1);
+  return sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo);
+}
+
+export interface CodecTrainOptions {
+  nbits: number;
+  /** K; default 2^floor(log2(16·sqrt(totalTokens))). */
+  numCentroids?: number;
+  kmeansIterations: number;
+  maxPointsPerCentroid: number;
+  seed: number;
+}
+
+/** The fast-plaid rule for the number of centroids. */
+export function defaultNumCentroids(totalTokens: number): number {
+  return 2 ** Math.floor(Math.log2(16 * Math.sqrt(Math.max(1, totalTokens))));
+}
+
+/**
+ * Trains a codec on a sample of token embeddings [n, dim] drawn from a collection of
+ * `totalTokens` tokens: 5% (at most 50,000) held out for the residual statistics, k-means on
+ * the rest (or on everything when the sample is tiny).
+ */
+export async function trainCodec(
+  sample: Float32Array,
+  dim: number,
+  totalTokens: number,
+  options: CodecTrainOptions,
+): Promise<Codec> {
+  if (![1, 2, 4, 8].includes(options.nbits)) {
+    throw new ConfigError(`nbits must be 1, 2, 4 or 8, got ${options.nbits}`);
+  }
+  if ((dim * options.nbits) % 8 !== 0) {
+    throw new ConfigError(`dim × nbits must be a multiple of 8 (dim ${dim}, nbits ${options.nbits})`);
+  }
+  const n = sample.length / dim;
+  const rand = rng(options.seed ^ 0x5eed);
+  const order = Uint32Array.from({ length: n }, (_, i) => i);
+  for (let i = n - 1; i > 0; i--) {
+    const j = Math.floor(rand() * (i + 1));
+    const t = order[i];
+    order[i] = order[j];
+    order[j] = t;
+  }
+  const heldN = n >= 20 ? Math.min(Math.round(0.05 * n), 50_000) : 0;
+  const trainN = n - heldN;
+  const train = new Float32Array(trainN * dim);
+  for (let i = 0; i < trainN; i++) train.set(sample.subarray(order[i] * dim, order[i] * dim + dim), i * dim);
+  const held = new Float32Array((heldN || n) * dim);
+  for (let i = 0; i < (heldN || n); i++) {
+    const src = heldN ? order[trainN + i] : order[i];
+    held.set(sample.subarray(src * dim, src * dim + dim), i * dim);
+  }
+  const k = Math.min(options.numCentroids ?? defaultNumCentroids(totalTokens), trainN);
+  const centroids = await kmeans(train, dim, k, {
+    iterations: options.kmeansIterations,
+    maxPointsPerCentroid: options.maxPointsPerCentroid,
+    seed: options.seed,
+  });
+  const hn = held.length / dim;
+  const codes = await argmaxABt(held, hn, centroids, centroids.length / dim, dim);
+  const residuals = new Float32Array(held.length);
+  const norms = new Float32Array(hn);
+  for (let i = 0; i < hn; i++) {
+    let s = 0;
+    for (let t = 0; t < dim; t++) {
+      const r = held[i * dim + t] - centroids[codes[i] * dim + t];
+      residuals[i * dim + t] = r;
+      s += r * r;
+    }
+    norms[i] = Math.sqrt(s);
+  }
+  norms.sort();
+  residuals.sort();
+  const B = 2 ** options.nbits;
+  const bucketCutoffs = new Float32Array(B - 1);
+  const bucketWeights = new Float32Array(B);
+  for (let b = 1; b < B; b++) bucketCutoffs[b - 1] = quantile(residuals, b / B);
+  for (let b = 0; b < B; b++) bucketWeights[b] = quantile(residuals, (b + 0.5) / B);
+  return {
+    dim,
+    nbits: options.nbits,
+    centroids,
+    bucketCutoffs,
+    bucketWeights,
+    clusterThreshold: quantile(norms, 0.75),
+  };
+}
+
+/** Bucket of residual r: the number of cutoffs strictly below r (torch.bucketize). */
+function bucketOf(cut: Float32Array, r: number): number {
+  let lo = 0;
+  let hi = cut.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (cut[mid] < r) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/**
+ * Packs residuals (x − centroids[codes]) [n, dim] into n × dim·nbits/8 bytes, the first
+ * dimension in the most significant bits of each byte. Also returns the squared residual
+ * norms (for outlier detection).
+ */
+export function quantizeResiduals(
+  codec: Codec,
+  x: Float32Array,
+  codes: ArrayLike<number>,
+): { packed: Uint8Array; sqNorms: Float32Array } {
+  const { dim, nbits, centroids, bucketCutoffs } = codec;
+  const n = x.length / dim;
+  const perByte = 8 / nbits;
+  const bytesPer = (dim * nbits) / 8;
+  const packed = new Uint8Array(n * bytesPer);
+  const sqNorms = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    const xo = i * dim;
+    const co = codes[i] * dim;
+    let s = 0;
+    for (let p = 0; p < bytesPer; p++) {
+      let byte = 0;
+      for (let q = 0; q < perByte; q++) {
+        const t = p * perByte + q;
+        const r = x[xo + t] - centroids[co + t];
+        s += r * r;
+        byte = (byte << nbits) | bucketOf(bucketCutoffs, r);
+      }
+      packed[i * bytesPer + p] = byte;
+    }
+    sqNorms[i] = s;
+  }
+  return { packed, sqNorms };
+}
+
+/** For each byte value: its perByte residual values (first dimension first). */
+export function byteWeightTable(codec: Codec): Float32Array {
+  const perByte = 8 / codec.nbits;
+  const mask = (1 << codec.nbits) - 1;
+  const table = new Float32Array(256 * perByte);
+  for (let v = 0; v < 256; v++) {
+    for (let q = 0; q < perByte; q++) {
+      const shift = codec.nbits * (perByte - 1 - q);
+      table[v * perByte + q] = codec.bucketWeights[(v >> shift) & mask];
+    }
+  }
+  return table;
+}
+
+/** Decompresses tokens: normalise(centroids[code] + weights), [n, dim]. */
+export function decompress(
+  codec: Codec,
+  codes: ArrayLike<number>,
+  packed: Uint8Array,
+  table: Float32Array = byteWeightTable(codec),
+): Float32Array {
+  const { dim, nbits, centroids } = codec;
+  const n = codes.length;
+  const perByte = 8 / nbits;
+  const bytesPer = (dim * nbits) / 8;
+  const out = new Float32Array(n * dim);
+  for (let i = 0; i < n; i++) {
+    const co = codes[i] * dim;
+    const oo = i * dim;
+    for (let p = 0; p < bytesPer; p++) {
+      const b = packed[i * bytesPer + p] * perByte;
+      for (let q = 0; q < perByte; q++) out[oo + p * perByte + q] = centroids[co + p * perByte + q] + table[b + q];
+    }
+  }
+  normalizeRows(out, dim);
+  return out;
+}

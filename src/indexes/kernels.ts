@@ -1,0 +1,281 @@
+import { createRequire } from "node:module";
+
+/**
+ * Dense kernels of the indexes: Y = A·Bᵀ and argmax_j (A·Bᵀ)[i, j].
+ *
+ *   A: [M, D] row-major, B: [N, D] row-major, Y: [M, N] row-major.
+ *
+ * Large products (k-means assignment, query-centroid scores) run through onnxruntime-node
+ * (about 100x a JS loop on this machine) with a two-node ONNX graph written below; small ones
+ * and environments without onnxruntime use the blocked JS loop. onnxruntime is imported in
+ * this one file only (STYLE.md §7).
+ */
+
+/** The subset of onnxruntime-node these kernels need. */
+interface OrtTensorLike {
+  data: unknown;
+}
+interface OrtSessionLike {
+  run(feeds: Record<string, unknown>): Promise<Record<string, OrtTensorLike>>;
+}
+interface OrtLike {
+  InferenceSession: {
+    create(model: Uint8Array, options: Record<string, unknown>): Promise<OrtSessionLike>;
+  };
+  Tensor: new (type: string, data: Float32Array, dims: number[]) => unknown;
+}
+
+/** Below this many multiply-adds the JS loop wins over a session run (about 30 µs overhead). */
+const ORT_MIN_WORK = 2_000_000;
+/** Rows of A per session run: bounds the [rows, N] score buffer to 64 MB (16M floats). */
+const MAX_SCORE_FLOATS = 16 * 1024 * 1024;
+
+let ort: OrtLike | null | undefined;
+let kernelThreads = 1;
+const sessions = new Map<string, Promise<OrtSessionLike>>();
+
+function loadOrt(): OrtLike | null {
+  if (ort !== undefined) return ort;
+  try {
+    ort = createRequire(import.meta.url)("onnxruntime-node") as OrtLike;
+  } catch {
+    ort = null;
+  }
+  return ort;
+}
+
+/**
+ * Threads used by the onnxruntime kernels (default 1). Search parallelism across queries is
+ * the caller's business (worker threads); this only sets intra-op threads of each product.
+ */
+export function setKernelThreads(threads: number): void {
+  if (!Number.isInteger(threads) || threads < 1) {
+    throw new RangeError(`kernel threads must be a positive integer, got ${threads}`);
+  }
+  if (threads !== kernelThreads) {
+    kernelThreads = threads;
+    sessions.clear();
+  }
+}
+
+/** Whether the fast (onnxruntime) path is available. */
+export function hasFastKernels(): boolean {
+  return loadOrt() !== null;
+}
+
+// ---- a minimal protobuf writer for the two ONNX graphs ----
+
+function varint(n: number): number[] {
+  const out: number[] = [];
+  let v = n;
+  while (v >= 0x80) {
+    out.push((v % 0x80) | 0x80);
+    v = Math.floor(v / 0x80);
+  }
+  out.push(v);
+  return out;
+}
+function fieldBytes(num: number, bytes: number[]): number[] {
+  return [...varint((num << 3) | 2), ...varint(bytes.length), ...bytes];
+}
+function fieldInt(num: number, value: number): number[] {
+  return [...varint(num << 3), ...varint(value)];
+}
+function str(s: string): number[] {
+  return [...Buffer.from(s, "utf8")];
+}
+function valueInfo(name: string, elemType: number, dims: string[]): number[] {
+  const shape = dims.flatMap((d) => fieldBytes(1, fieldBytes(2, str(d))));
+  const tensorType = [...fieldInt(1, elemType), ...fieldBytes(2, shape)];
+  return [...fieldBytes(1, str(name)), ...fieldBytes(2, fieldBytes(1, tensorType))];
+}
+function attrInt(name: string, value: number): number[] {
+  // AttributeProto: name = 1, i = 3, type = 20 (INT = 2)
+  return [...fieldBytes(1, str(name)), ...fieldInt(3, value), ...fieldInt(20, 2)];
+}
+function node(op: string, inputs: string[], outputs: string[], attrs: number[][]): number[] {
+  return [
+    ...inputs.flatMap((i) => fieldBytes(1, str(i))),
+    ...outputs.flatMap((o) => fieldBytes(2, str(o))),
+    ...fieldBytes(4, str(op)),
+    ...attrs.flatMap((a) => fieldBytes(5, a)),
+  ];
+}
+
+/** ONNX model: Y = Gemm(A, B, transB=1) and, if `argmax`, I = ArgMax(Y + C, axis=1). */
+function gemmModel(argmax: boolean): Uint8Array {
+  const gemmInputs = argmax ? ["A", "B", "C"] : ["A", "B"];
+  const nodes = [fieldBytes(1, node("Gemm", gemmInputs, ["Y"], [attrInt("transB", 1)]))];
+  if (argmax) {
+    nodes.push(
+      fieldBytes(
+        1,
+        node("ArgMax", ["Y"], ["I"], [attrInt("axis", 1), attrInt("keepdims", 0)]),
+      ),
+    );
+  }
+  const graph = [
+    ...nodes.flat(),
+    ...fieldBytes(2, str("tslate_gemm")),
+    ...fieldBytes(11, valueInfo("A", 1, ["M", "D"])),
+    ...fieldBytes(11, valueInfo("B", 1, ["N", "D"])),
+    ...(argmax ? fieldBytes(11, valueInfo("C", 1, ["N"])) : []),
+    ...fieldBytes(12, argmax ? valueInfo("I", 7, ["M"]) : valueInfo("Y", 1, ["M", "N"])),
+  ];
+  const model = [
+    ...fieldInt(1, 7), // ir_version
+    ...fieldBytes(2, str("tslate")),
+    ...fieldBytes(7, graph),
+    ...fieldBytes(8, [...fieldBytes(1, []), ...fieldInt(2, 13)]), // opset "" v13
+  ];
+  return Uint8Array.from(model);
+}
+
+function session(argmax: boolean): Promise<OrtSessionLike> {
+  const key = `${argmax}:${kernelThreads}`;
+  let s = sessions.get(key);
+  if (!s) {
+    const o = loadOrt()!;
+    s = o.InferenceSession.create(gemmModel(argmax), {
+      intraOpNumThreads: kernelThreads,
+      interOpNumThreads: 1,
+      graphOptimizationLevel: "all",
+    });
+    sessions.set(key, s);
+  }
+  return s;
+}
+
+// ---- JS fallbacks ----
+
+/** Y[M, N] = A[M, D] · B[N, D]ᵀ, four B rows per pass over an A row. */
+export function gemmABtJs(
+  a: Float32Array,
+  m: number,
+  b: Float32Array,
+  n: number,
+  d: number,
+  out: Float32Array = new Float32Array(m * n),
+): Float32Array {
+  for (let i = 0; i < m; i++) {
+    const ao = i * d;
+    const yo = i * n;
+    let j = 0;
+    for (; j + 3 < n; j += 4) {
+      const b0 = j * d;
+      const b1 = b0 + d;
+      const b2 = b1 + d;
+      const b3 = b2 + d;
+      let s0 = 0;
+      let s1 = 0;
+      let s2 = 0;
+      let s3 = 0;
+      for (let k = 0; k < d; k++) {
+        const av = a[ao + k];
+        s0 += av * b[b0 + k];
+        s1 += av * b[b1 + k];
+        s2 += av * b[b2 + k];
+        s3 += av * b[b3 + k];
+      }
+      out[yo + j] = s0;
+      out[yo + j + 1] = s1;
+      out[yo + j + 2] = s2;
+      out[yo + j + 3] = s3;
+    }
+    for (; j < n; j++) {
+      const bo = j * d;
+      let s = 0;
+      for (let k = 0; k < d; k++) s += a[ao + k] * b[bo + k];
+      out[yo + j] = s;
+    }
+  }
+  return out;
+}
+
+function argmaxRows(
+  y: Float32Array,
+  m: number,
+  n: number,
+  bias: Float32Array,
+  out: Int32Array,
+  offset: number,
+): void {
+  for (let i = 0; i < m; i++) {
+    let best = 0;
+    let bv = Number.NEGATIVE_INFINITY;
+    const o = i * n;
+    for (let j = 0; j < n; j++) {
+      const v = y[o + j] + bias[j];
+      if (v > bv) {
+        bv = v;
+        best = j;
+      }
+    }
+    out[offset + i] = best;
+  }
+}
+
+// ---- public kernels ----
+
+/** Y = A·Bᵀ ([M, N]); the fast path when the product is large. */
+export async function gemmABt(
+  a: Float32Array,
+  m: number,
+  b: Float32Array,
+  n: number,
+  d: number,
+): Promise<Float32Array> {
+  if (m * n * d < ORT_MIN_WORK || !hasFastKernels() || m * n > MAX_SCORE_FLOATS) {
+    if (m * n > MAX_SCORE_FLOATS && hasFastKernels()) {
+      const out = new Float32Array(m * n);
+      const rows = Math.max(1, Math.floor(MAX_SCORE_FLOATS / n));
+      for (let r = 0; r < m; r += rows) {
+        const e = Math.min(m, r + rows);
+        out.set(await gemmABt(a.slice(r * d, e * d), e - r, b, n, d), r * n);
+      }
+      return out;
+    }
+    return gemmABtJs(a, m, b, n, d);
+  }
+  const o = loadOrt()!;
+  const s = await session(false);
+  const res = await s.run({ A: new o.Tensor("float32", a, [m, d]), B: new o.Tensor("float32", b, [n, d]) });
+  return res.Y.data as Float32Array;
+}
+
+/**
+ * For each row i of A: argmax_j A[i]·B[j] + bias[j] (ties: lowest j), as Int32Array [M].
+ * With bias_j = −|B[j]|²/2 this is the nearest row of B in L2 distance.
+ */
+export async function argmaxABt(
+  a: Float32Array,
+  m: number,
+  b: Float32Array,
+  n: number,
+  d: number,
+  bias: Float32Array = new Float32Array(n),
+): Promise<Int32Array> {
+  const out = new Int32Array(m);
+  const rows = Math.max(1, Math.floor(MAX_SCORE_FLOATS / 4 / Math.max(1, n)));
+  const fast = hasFastKernels();
+  const scratch = new Float32Array(Math.min(m, rows) * n);
+  for (let r = 0; r < m; r += rows) {
+    const e = Math.min(m, r + rows);
+    const chunk = r === 0 && e === m ? a : a.slice(r * d, e * d);
+    if (!fast || (e - r) * n * d < ORT_MIN_WORK) {
+      gemmABtJs(chunk, e - r, b, n, d, scratch);
+      argmaxRows(scratch, e - r, n, bias, out, r);
+    } else {
+      const o = loadOrt()!;
+      const s = await session(true);
+      const res = await s.run({
+        A: new o.Tensor("float32", chunk, [e - r, d]),
+        B: new o.Tensor("float32", b, [n, d]),
+        C: new o.Tensor("float32", bias, [n]),
+      });
+      const idx = res.I.data as BigInt64Array;
+      for (let i = 0; i < e - r; i++) out[r + i] = Number(idx[i]);
+    }
+  }
+  return out;
+}

@@ -1,0 +1,146 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { Exact } from "../../src/indexes/exact.js";
+import { PLAID } from "../../src/indexes/plaid.js";
+import type { SearchResult } from "../../src/indexes/types.js";
+import { synthetic, tempDir } from "./helpers.js";
+
+function ids(r: SearchResult[][]): string[][] {
+  return r.map((l) => l.map((x) => x.id));
+}
+
+test("PLAID equals Exact (up to 8-bit residuals) when everything is probed and fully scored", async () => {
+  const { docs, ids: names, query } = synthetic({ docs: 40, dim: 16, seed: 3 });
+  const tokens = docs.reduce((s, d) => s + d.rows, 0);
+  const t1 = tempDir();
+  const t2 = tempDir();
+  try {
+    // nbits 8 and about one centroid per token: decompression error is tiny.
+    const plaid = await PLAID.create(t1.dir, { numCentroids: tokens, kmeansIterations: 1, nbits: 8 });
+    await plaid.add(names, docs);
+    const exact = await Exact.create(t2.dir);
+    await exact.add(names, docs);
+    const queries = [0, 7, 13, 21, 39].map((i) => query(docs[i]));
+    const K = plaid.trainedCodec!.centroids.length / 16;
+    const opts = { k: 10, nIvfProbe: K, nFullScores: 4 * docs.length };
+    const p = await plaid.search(queries, opts);
+    const e = await exact.search(queries, { k: 10 });
+    const all = await exact.search(queries, { k: docs.length });
+    // Tolerance 0.01 on a MaxSim of 4 query tokens: same scores, and the same ids except
+    // where two documents tie within the tolerance.
+    const tol = 0.01;
+    for (let q = 0; q < e.length; q++) {
+      const exactScore = new Map(all[q].map((x) => [x.id, x.score]));
+      assert.equal(p[q].length, 10);
+      for (let j = 0; j < 10; j++) {
+        assert.ok(Math.abs(p[q][j].score - e[q][j].score) < tol, `rank ${j}: ${p[q][j].score} vs ${e[q][j].score}`);
+        assert.ok(Math.abs(exactScore.get(p[q][j].id)! - e[q][j].score) < tol, `rank ${j}: ${p[q][j].id} vs ${e[q][j].id}`);
+      }
+      assert.equal(p[q][0].id, e[q][0].id);
+    }
+    await plaid.close();
+    await exact.close();
+  } finally {
+    t1.cleanup();
+    t2.cleanup();
+  }
+});
+
+test("PLAID at default K finds the Exact top-10 when probing everything (nbits 4)", async () => {
+  const { docs, ids: names, query } = synthetic({ docs: 300, dim: 32, seed: 5, minLen: 5, maxLen: 20, vocab: 200, noise: 0.15 });
+  const t1 = tempDir();
+  const t2 = tempDir();
+  try {
+    const plaid = await PLAID.create(t1.dir);
+    await plaid.add(names, docs);
+    const exact = await Exact.create(t2.dir);
+    await exact.add(names, docs);
+    const queries = Array.from({ length: 20 }, (_, i) => query(docs[(i * 37) % docs.length], 8));
+    const K = plaid.trainedCodec!.centroids.length / 32;
+    assert.equal(K, 2 ** Math.floor(Math.log2(16 * Math.sqrt(docs.reduce((s, d) => s + d.rows, 0)))));
+    const p = await plaid.search(queries, { k: 10, nIvfProbe: K });
+    const e = await exact.search(queries, { k: 10 });
+    let hit = 0;
+    for (let q = 0; q < e.length; q++) {
+      const s = new Set(e[q].map((x) => x.id));
+      hit += p[q].filter((x) => s.has(x.id)).length;
+      // The target document of the query is first in both.
+      assert.equal(p[q][0].id, e[q][0].id);
+    }
+    assert.ok(hit / (10 * e.length) >= 0.95, `recall@10 ${hit / (10 * e.length)}`);
+    // Default probing (8 cells) still finds the target document first.
+    const d = await plaid.search(queries, { k: 10 });
+    for (let q = 0; q < e.length; q++) assert.equal(d[q][0].id, e[q][0].id);
+    await plaid.close();
+    await exact.close();
+  } finally {
+    t1.cleanup();
+    t2.cleanup();
+  }
+});
+
+test("streaming build with a small memory bound matches an in-memory build's results", async () => {
+  const { docs, ids: names, query } = synthetic({ docs: 400, dim: 16, seed: 8, minLen: 5, maxLen: 15, vocab: 100, noise: 0.1 });
+  const t1 = tempDir();
+  try {
+    async function* stream() {
+      for (let i = 0; i < docs.length; i++) yield { id: names[i], embedding: docs[i], metadata: { i } };
+    }
+    let progress = 0;
+    const plaid = await PLAID.build(t1.dir, stream(), { buildMemoryTokens: 1024, chunkTokens: 500, onProgress: (d) => (progress = d) });
+    assert.equal(plaid.count(), docs.length);
+    assert.equal(progress, docs.length);
+    const queries = [1, 50, 300].map((i) => query(docs[i], 6, 0.05));
+    const r = await plaid.search(queries, { k: 3 });
+    assert.deepEqual(r.map((x) => x[0].id), ["doc-1", "doc-50", "doc-300"]);
+    assert.deepEqual(plaid.metadata("doc-50"), { i: 50 });
+    await plaid.close();
+    const again = await PLAID.open(t1.dir);
+    assert.deepEqual(ids(await again.search(queries, { k: 3 })), ids(r));
+    await again.close();
+  } finally {
+    t1.cleanup();
+  }
+});
+
+test("adding out-of-distribution documents adds centroids without a rebuild", async () => {
+  const a = synthetic({ docs: 200, dim: 16, seed: 10, vocab: 40 });
+  const b = synthetic({ docs: 30, dim: 16, seed: 99, vocab: 10 });
+  const t1 = tempDir();
+  try {
+    const plaid = await PLAID.create(t1.dir);
+    await plaid.add(a.ids, a.docs);
+    const k0 = plaid.trainedCodec!.centroids.length / 16;
+    const newIds = b.ids.map((x) => `new-${x}`);
+    await plaid.add(newIds, b.docs);
+    const drift = plaid.drift();
+    assert.equal(drift.initialCentroids, k0);
+    assert.ok(drift.addedCentroids > 0, "outliers got centroids");
+    assert.equal(plaid.trainedCodec!.centroids.length / 16, k0 + drift.addedCentroids);
+    const r = await plaid.search([b.query(b.docs[5], 4, 0.02)], { k: 1 });
+    assert.equal(r[0][0].id, "new-doc-5");
+    await plaid.close();
+    const re = await PLAID.open(t1.dir);
+    assert.equal(re.drift().addedCentroids, drift.addedCentroids);
+    assert.equal(re.count(), 230);
+    await re.close();
+  } finally {
+    t1.cleanup();
+  }
+});
+
+test("PLAID rejects bad configuration and search parameters", async () => {
+  const t = tempDir();
+  try {
+    await assert.rejects(PLAID.create(t.dir, { nbits: 3 }), { code: "CONFIG" });
+    const p = await PLAID.create(t.dir, { nbits: 2 });
+    const { docs, ids: names } = synthetic({ docs: 20, dim: 16 });
+    await p.add(names, docs);
+    assert.equal(p.trainedCodec!.bucketWeights.length, 4);
+    await assert.rejects(p.search([docs[0]], { nIvfProbe: 0 }), { code: "INVALID_ARGUMENT" });
+    await assert.rejects(p.search([docs[0]], { k: 0 }), { code: "INVALID_ARGUMENT" });
+    await p.close();
+  } finally {
+    t.cleanup();
+  }
+});
