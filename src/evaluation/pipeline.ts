@@ -23,7 +23,7 @@ export type StageTimer = <T>(stage: string, fn: () => Promise<T> | T) => Promise
  * Something that can index a BEIR corpus and answer its queries: a ColBERT model with an
  * index (ModelRetriever) or the BM25 baseline (BM25Retriever).
  */
-export interface Retriever {
+export interface BeirRetriever {
   /** Name for the results table ("bm25", the model path, ...). */
   readonly name: string;
   index(corpus: BeirDocument[], stage: StageTimer): Promise<void>;
@@ -52,7 +52,7 @@ export interface ModelRetrieverOptions {
  * Encodes documents (as `title text`, PyLate's load_beir) and queries with any
  * EmbeddingModel, and searches them by MaxSim, through an index or by brute force.
  */
-export class ModelRetriever implements Retriever {
+export class ModelRetriever implements BeirRetriever {
   readonly name: string;
   private index_: MultiVectorIndex | undefined;
   private ids: string[] = [];
@@ -149,8 +149,8 @@ export function exactTopK(
   return order.slice(0, k).map((i) => ({ id: ids[i], score: scores[i] }));
 }
 
-/** The BM25 baseline as a Retriever (see BM25 and BM25_PRESETS). */
-export class BM25Retriever implements Retriever {
+/** The BM25 baseline as a BeirRetriever (see BM25 and BM25_PRESETS). */
+export class BM25Retriever implements BeirRetriever {
   readonly name: string;
   private bm25: BM25 | undefined;
   constructor(
@@ -206,7 +206,7 @@ export interface BeirEvaluation {
  * compute the metrics. `data` is a BEIR folder or an already loaded dataset.
  */
 export async function evaluateBeir(
-  retriever: Retriever,
+  retriever: BeirRetriever,
   data: string | { name: string; dataset: BeirDataset },
   options: BeirEvaluationOptions = {},
 ): Promise<BeirEvaluation> {

@@ -5,12 +5,12 @@ import type { Command } from "commander";
 import { BM25_PRESETS, type BM25Preset } from "../../evaluation/bm25.js";
 import {
   type BeirEvaluation,
+  type BeirRetriever,
   BM25Retriever,
   DEFAULT_BEIR_METRICS,
   evaluateBeir,
   formatResultsTable,
   ModelRetriever,
-  type Retriever,
   resolveSplit,
 } from "../../evaluation/pipeline.js";
 import { writeRun } from "../../evaluation/trec.js";
@@ -118,7 +118,7 @@ export async function runBeirCommand(o: BeirCommandOptions): Promise<BeirEvaluat
             temporary = true;
           }
         }
-        const retriever: Retriever =
+        const retriever: BeirRetriever =
           preset !== undefined
             ? new BM25Retriever(
                 BM25_PRESETS[preset],

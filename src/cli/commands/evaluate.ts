@@ -17,7 +17,7 @@ export const DEFAULT_EVALUATE_METRICS = "ndcg@10,map@100,recall@100,mrr@10,preci
 /** `tslate evaluate`: scores a TREC run against qrels (BEIR TSV or TREC), ranx semantics. */
 export async function runEvaluate(
   o: EvaluateCommandOptions,
-  out = process.stdout,
+  out: { write(text: string): unknown } = process.stdout,
 ): Promise<Record<string, number>> {
   const metrics = o.metrics
     .split(",")
