@@ -1,0 +1,183 @@
+// Backbone speed on a BERT-base-shaped random checkpoint (12 layers, hidden 768, 12 heads,
+// intermediate 3072, vocab 30524 = 110M params, 440 MB float32), generated into a temp dir.
+//
+// Measures: (1) graph build + ORT session creation (the model load), (2) docs/s at batch
+// 32 × 180 tokens through createEncoder (Dense 768→128 + normalise, as ColBERT encodes),
+// (3) the same exported graph run by a bare onnxruntime-node session (no wrapper), to show
+// our overhead. Run: npx tsc -p tsconfig.json && node dist/bench/backbone.js [threads=2] [--keep]
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import * as ort from "onnxruntime-node";
+import { prepareRuntimeModel } from "../src/graph/session.js";
+import { WeightStore, writeSafetensors } from "../src/io/safetensors.js";
+import {
+  buildEncoderGraph,
+  createEncoder,
+  readBackboneConfig,
+} from "../src/models/backbones/index.js";
+
+const threads = Number(process.argv[2] ?? 2);
+const keep = process.argv.includes("--keep");
+const [B, L, E] = [32, 180, 128];
+const config = {
+  architectures: ["BertModel"],
+  model_type: "bert",
+  hidden_size: 768,
+  num_hidden_layers: 12,
+  num_attention_heads: 12,
+  intermediate_size: 3072,
+  vocab_size: 30524,
+  max_position_embeddings: 512,
+  type_vocab_size: 2,
+  hidden_act: "gelu",
+  layer_norm_eps: 1e-12,
+  position_embedding_type: "absolute",
+};
+
+let seed = 12345;
+function fill(n: number, scale: number): Float32Array {
+  const a = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0;
+    a[i] = (seed / 2 ** 32 - 0.5) * scale;
+  }
+  return a;
+}
+
+function makeCheckpoint(dir: string): number {
+  const H = config.hidden_size;
+  const I = config.intermediate_size;
+  const t: Record<string, { data: Float32Array; shape: number[] }> = {};
+  const lin = (name: string, out: number, inp: number) => {
+    t[`${name}.weight`] = { data: fill(out * inp, 0.07), shape: [out, inp] };
+    t[`${name}.bias`] = { data: fill(out, 0.02), shape: [out] };
+  };
+  const ln = (name: string) => {
+    t[`${name}.weight`] = { data: new Float32Array(H).fill(1), shape: [H] };
+    t[`${name}.bias`] = { data: new Float32Array(H), shape: [H] };
+  };
+  t["embeddings.word_embeddings.weight"] = {
+    data: fill(config.vocab_size * H, 0.1),
+    shape: [config.vocab_size, H],
+  };
+  t["embeddings.position_embeddings.weight"] = { data: fill(512 * H, 0.1), shape: [512, H] };
+  t["embeddings.token_type_embeddings.weight"] = { data: fill(2 * H, 0.1), shape: [2, H] };
+  ln("embeddings.LayerNorm");
+  for (let l = 0; l < config.num_hidden_layers; l++) {
+    const p = `encoder.layer.${l}`;
+    lin(`${p}.attention.self.query`, H, H);
+    lin(`${p}.attention.self.key`, H, H);
+    lin(`${p}.attention.self.value`, H, H);
+    lin(`${p}.attention.output.dense`, H, H);
+    ln(`${p}.attention.output.LayerNorm`);
+    lin(`${p}.intermediate.dense`, I, H);
+    lin(`${p}.output.dense`, H, I);
+    ln(`${p}.output.LayerNorm`);
+  }
+  writeSafetensors(join(dir, "model.safetensors"), t);
+  writeFileSync(join(dir, "config.json"), JSON.stringify(config));
+  return Object.values(t).reduce((a, x) => a + x.data.length, 0);
+}
+
+function batch() {
+  const ids = new BigInt64Array(B * L);
+  const mask = new BigInt64Array(B * L);
+  for (let b = 0; b < B; b++) {
+    const len = L - 4 * b; // ragged lengths, padded like a real document batch
+    for (let i = 0; i < L; i++) {
+      seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0;
+      ids[b * L + i] = i === 0 ? 101n : i < len ? BigInt(1000 + (seed % 28000)) : 103n;
+      mask[b * L + i] = i < len ? 1n : 0n;
+    }
+  }
+  return {
+    inputIds: ids,
+    attentionMask: mask,
+    tokenTypeIds: new BigInt64Array(B * L),
+    batchSize: B,
+    seqLength: L,
+  };
+}
+
+async function timeRuns(run: () => Promise<unknown>, reps: number): Promise<number[]> {
+  await run(); // warm-up
+  const ms: number[] = [];
+  for (let i = 0; i < reps; i++) {
+    const t0 = performance.now();
+    await run();
+    ms.push(performance.now() - t0);
+  }
+  return ms;
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+async function main() {
+  const dir = mkdtempSync(join(tmpdir(), "tslate-bench-bert-base-"));
+  try {
+    const params = makeCheckpoint(dir);
+    const dense = { weight: fill(E * 768, 0.07), outFeatures: E, inFeatures: 768 };
+
+    // (1) Load: build graph + create session (page cache warm: the file was just written).
+    const loads: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      const t0 = performance.now();
+      const enc = await createEncoder(dir, { dense, normalize: true, threads });
+      loads.push(performance.now() - t0);
+      await enc.dispose();
+    }
+    const t0 = performance.now();
+    const built = buildEncoderGraph(readBackboneConfig(dir), WeightStore.open(dir), {
+      dense,
+      normalize: true,
+    });
+    const buildMs = performance.now() - t0;
+    const model = prepareRuntimeModel(built.graph);
+    const serializeMs = performance.now() - t0 - buildMs;
+
+    // (2) Through our wrapper.
+    const b = batch();
+    const enc = await createEncoder(dir, { dense, normalize: true, threads });
+    const oursMs = await timeRuns(() => enc.run(b), 5);
+    await enc.dispose();
+
+    // (3) Bare ORT on the same bytes and options.
+    const session = await ort.InferenceSession.create(model.bytes, {
+      intraOpNumThreads: threads,
+      interOpNumThreads: 1,
+      executionMode: "sequential",
+      graphOptimizationLevel: "all",
+      extra: { "session.model_external_initializers_file_folder_path": model.externalFolder! },
+    });
+    const feeds = {
+      input_ids: new ort.Tensor("int64", b.inputIds, [B, L]),
+      attention_mask: new ort.Tensor("int64", b.attentionMask, [B, L]),
+      token_type_ids: new ort.Tensor("int64", b.tokenTypeIds, [B, L]),
+    };
+    const bareMs = await timeRuns(() => session.run(feeds), 5);
+    await session.release();
+
+    const result = {
+      checkpoint: "random BERT-base (12x768, 12 heads, ffn 3072, vocab 30524)",
+      params,
+      threads,
+      batch: [B, L],
+      graph_nodes: built.graph.nodes.length,
+      build_graph_ms: +buildMs.toFixed(1),
+      serialize_ms: +serializeMs.toFixed(1),
+      load_ms_createEncoder: loads.map((x) => +x.toFixed(0)),
+      ours_ms_per_batch_median: +median(oursMs).toFixed(0),
+      bare_ort_ms_per_batch_median: +median(bareMs).toFixed(0),
+      ours_docs_per_s: +((B * 1000) / median(oursMs)).toFixed(1),
+      bare_ort_docs_per_s: +((B * 1000) / median(bareMs)).toFixed(1),
+      overhead_pct: +((100 * (median(oursMs) - median(bareMs))) / median(bareMs)).toFixed(1),
+    };
+    console.log(JSON.stringify(result, null, 2));
+  } finally {
+    if (!keep) rmSync(dir, { recursive: true, force: true });
+    else console.error(`checkpoint kept in ${dir}`);
+  }
+}
+
+await main();
