@@ -6,6 +6,7 @@
  *   npx tsc -p tsconfig.json && node dist/bench/bm25.js [--data ../shared/data] [--out bench/results/bm25.json]
  */
 import { mkdirSync } from "node:fs";
+import { cpus, loadavg } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { performance } from "node:perf_hooks";
 import { loadBeir } from "../src/evaluation/beir.js";
@@ -80,6 +81,7 @@ for (const r of rows) {
   );
 }
 console.log(lines.join("\n"));
+writeFileAtomic(outPath.replace(/\.json$/, ".txt"), `${lines.join("\n")}\n`);
 mkdirSync(dirname(outPath), { recursive: true });
 writeFileAtomic(
   outPath,
@@ -87,6 +89,9 @@ writeFileAtomic(
     {
       bench: "bm25",
       node: process.version,
+      cpu: `${cpus().length} x ${cpus()[0]?.model ?? "unknown"}`,
+      // Other processes share the machine: timings are only comparable at a similar load.
+      loadAverage: loadavg(),
       date: new Date().toISOString(),
       k: K,
       setups: SETUPS,

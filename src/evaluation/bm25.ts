@@ -281,7 +281,14 @@ export class BM25 {
         }
       }
     }
-    const scored = new Array<{ d: number; s: number }>(touched.length);
+    // Top k by a bounded min-heap over (score, -doc): O(touched log k), no full sort.
+    const cap = Math.min(k, touched.length);
+    const hs = new Float64Array(cap);
+    const hd = new Int32Array(cap);
+    let size = 0;
+    // a is worse than b: lower score, or equal score and later document (Lucene keeps the earlier).
+    const worse = (sa: number, da: number, sb: number, db: number) =>
+      sa < sb || (sa === sb && da > db);
     for (let i = 0; i < touched.length; i++) {
       const d = touched[i];
       let best = 0;
@@ -292,12 +299,36 @@ export class BM25 {
         sum += v;
         if (v > best) best = v;
       }
-      scored[i] = { d, s: best + this.tieBreaker * (sum - best) };
+      const score = best + this.tieBreaker * (sum - best);
+      if (size < cap) {
+        let j = size++;
+        while (j > 0) {
+          const p = (j - 1) >> 1;
+          if (!worse(score, d, hs[p], hd[p])) break;
+          hs[j] = hs[p];
+          hd[j] = hd[p];
+          j = p;
+        }
+        hs[j] = score;
+        hd[j] = d;
+      } else if (worse(hs[0], hd[0], score, d)) {
+        let j = 0;
+        for (;;) {
+          const l = 2 * j + 1;
+          if (l >= size) break;
+          const r = l + 1;
+          const c = r < size && worse(hs[r], hd[r], hs[l], hd[l]) ? r : l;
+          if (!worse(hs[c], hd[c], score, d)) break;
+          hs[j] = hs[c];
+          hd[j] = hd[c];
+          j = c;
+        }
+        hs[j] = score;
+        hd[j] = d;
+      }
     }
-    scored.sort((a, b) => b.s - a.s || a.d - b.d);
-    const n = Math.min(k, scored.length);
-    const out: SearchResult[] = new Array(n);
-    for (let i = 0; i < n; i++) out[i] = { id: this.ids[scored[i].d], score: scored[i].s };
-    return out;
+    const order = Array.from({ length: size }, (_, i) => i);
+    order.sort((x, y) => (worse(hs[x], hd[x], hs[y], hd[y]) ? 1 : -1));
+    return order.map((i) => ({ id: this.ids[hd[i]], score: hs[i] }));
   }
 }
