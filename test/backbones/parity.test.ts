@@ -52,7 +52,6 @@ function denseOf(model: string) {
 
 for (const model of ["bert-tiny-colbert", "modernbert-tiny-colbert"]) {
   describe(`${model} parity`, () => {
-    // biome-ignore lint/suspicious/noExplicitAny: fixture JSON
     const exp = readSharedJson<any>(`fixtures/expected/${model}.json`);
     const dir = sharedPath(`fixtures/${model}`);
     let raw: EncoderSession;
