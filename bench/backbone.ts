@@ -4,9 +4,11 @@
 // Measures: (1) graph build + ORT session creation (the model load), (2) docs/s at batch
 // 32 × 180 tokens through createEncoder (Dense 768→128 + normalise, as ColBERT encodes),
 // (3) the same exported graph run by a bare onnxruntime-node session (no wrapper), to show
-// our overhead. Run: npx tsc -p tsconfig.json && node dist/bench/backbone.js [threads=2] [--keep]
+// our overhead. CPU time is reported next to wall time: on a shared machine, CPU time /
+// threads estimates the idle-machine wall time.
+// Run: npx tsc -p tsconfig.json && node dist/bench/backbone.js [threads=2] [--keep] [--dir=D]
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import * as ort from "onnxruntime-node";
 import { prepareRuntimeModel } from "../src/graph/session.js";
@@ -19,6 +21,7 @@ import {
 
 const threads = Number(process.argv[2] ?? 2);
 const keep = process.argv.includes("--keep");
+const existing = process.argv.find((a) => a.startsWith("--dir="))?.slice(6);
 const [B, L, E] = [32, 180, 128];
 const config = {
   architectures: ["BertModel"],
@@ -80,6 +83,10 @@ function makeCheckpoint(dir: string): number {
   return Object.values(t).reduce((a, x) => a + x.data.length, 0);
 }
 
+function countParams(store: WeightStore): number {
+  return store.names().reduce((a, n) => a + store.info(n).byteLength / 4, 0);
+}
+
 function batch() {
   const ids = new BigInt64Array(B * L);
   const mask = new BigInt64Array(B * L);
@@ -100,32 +107,45 @@ function batch() {
   };
 }
 
-async function timeRuns(run: () => Promise<unknown>, reps: number): Promise<number[]> {
+/** Wall and CPU (user + system, all threads) milliseconds of `fn`. */
+async function timed(fn: () => Promise<unknown>): Promise<{ wall: number; cpu: number }> {
+  const c0 = process.cpuUsage();
+  const t0 = performance.now();
+  await fn();
+  const c = process.cpuUsage(c0);
+  return { wall: performance.now() - t0, cpu: (c.user + c.system) / 1000 };
+}
+
+async function timeRuns(run: () => Promise<unknown>, reps: number) {
   await run(); // warm-up
-  const ms: number[] = [];
+  const wall: number[] = [];
+  const cpu: number[] = [];
   for (let i = 0; i < reps; i++) {
-    const t0 = performance.now();
-    await run();
-    ms.push(performance.now() - t0);
+    const t = await timed(run);
+    wall.push(t.wall);
+    cpu.push(t.cpu);
   }
-  return ms;
+  return { wall: median(wall), cpu: median(cpu) };
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 async function main() {
-  const dir = mkdtempSync(join(tmpdir(), "tslate-bench-bert-base-"));
+  const dir = existing ?? mkdtempSync(join(tmpdir(), "tslate-bench-bert-base-"));
   try {
-    const params = makeCheckpoint(dir);
+    const params = existing ? countParams(WeightStore.open(dir)) : makeCheckpoint(dir);
     const dense = { weight: fill(E * 768, 0.07), outFeatures: E, inFeatures: 768 };
 
     // (1) Load: build graph + create session (page cache warm: the file was just written).
-    const loads: number[] = [];
+    const loads: { wall: number; cpu: number }[] = [];
     for (let i = 0; i < 3; i++) {
-      const t0 = performance.now();
-      const enc = await createEncoder(dir, { dense, normalize: true, threads });
-      loads.push(performance.now() - t0);
-      await enc.dispose();
+      let enc: Awaited<ReturnType<typeof createEncoder>> | undefined;
+      loads.push(
+        await timed(async () => {
+          enc = await createEncoder(dir, { dense, normalize: true, threads });
+        }),
+      );
+      await enc!.dispose();
     }
     const t0 = performance.now();
     const built = buildEncoderGraph(readBackboneConfig(dir), WeightStore.open(dir), {
@@ -139,7 +159,7 @@ async function main() {
     // (2) Through our wrapper.
     const b = batch();
     const enc = await createEncoder(dir, { dense, normalize: true, threads });
-    const oursMs = await timeRuns(() => enc.run(b), 5);
+    const ours = await timeRuns(() => enc.run(b), 5);
     await enc.dispose();
 
     // (3) Bare ORT on the same bytes and options.
@@ -155,7 +175,7 @@ async function main() {
       attention_mask: new ort.Tensor("int64", b.attentionMask, [B, L]),
       token_type_ids: new ort.Tensor("int64", b.tokenTypeIds, [B, L]),
     };
-    const bareMs = await timeRuns(() => session.run(feeds), 5);
+    const bare = await timeRuns(() => session.run(feeds), 5);
     await session.release();
 
     const result = {
@@ -166,16 +186,22 @@ async function main() {
       graph_nodes: built.graph.nodes.length,
       build_graph_ms: +buildMs.toFixed(1),
       serialize_ms: +serializeMs.toFixed(1),
-      load_ms_createEncoder: loads.map((x) => +x.toFixed(0)),
-      ours_ms_per_batch_median: +median(oursMs).toFixed(0),
-      bare_ort_ms_per_batch_median: +median(bareMs).toFixed(0),
-      ours_docs_per_s: +((B * 1000) / median(oursMs)).toFixed(1),
-      bare_ort_docs_per_s: +((B * 1000) / median(bareMs)).toFixed(1),
-      overhead_pct: +((100 * (median(oursMs) - median(bareMs))) / median(bareMs)).toFixed(1),
+      load_createEncoder_wall_ms: loads.map((x) => +x.wall.toFixed(0)),
+      load_createEncoder_cpu_ms: loads.map((x) => +x.cpu.toFixed(0)),
+      ours_ms_per_batch: { wall: +ours.wall.toFixed(0), cpu: +ours.cpu.toFixed(0) },
+      bare_ort_ms_per_batch: { wall: +bare.wall.toFixed(0), cpu: +bare.cpu.toFixed(0) },
+      ours_docs_per_s: +((B * 1000) / ours.wall).toFixed(2),
+      bare_ort_docs_per_s: +((B * 1000) / bare.wall).toFixed(2),
+      // CPU time / threads = the wall time on an otherwise idle machine (contention-proof).
+      ours_docs_per_s_idle_estimate: +((B * 1000 * threads) / ours.cpu).toFixed(2),
+      bare_docs_per_s_idle_estimate: +((B * 1000 * threads) / bare.cpu).toFixed(2),
+      overhead_wall_pct: +((100 * (ours.wall - bare.wall)) / bare.wall).toFixed(1),
+      overhead_cpu_pct: +((100 * (ours.cpu - bare.cpu)) / bare.cpu).toFixed(1),
+      load_average_at_end: loadavg().map((x) => +x.toFixed(1)),
     };
     console.log(JSON.stringify(result, null, 2));
   } finally {
-    if (!keep) rmSync(dir, { recursive: true, force: true });
+    if (!keep && !existing) rmSync(dir, { recursive: true, force: true });
     else console.error(`checkpoint kept in ${dir}`);
   }
 }

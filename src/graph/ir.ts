@@ -90,6 +90,7 @@ export class Graph {
   readonly outputs: GraphOutput[] = [];
   private readonly names = new Set<string>();
   private readonly constCache = new Map<string, Value>();
+  private readonly owned = new WeakSet<Value>();
   private counter = 0;
 
   constructor(readonly name = "tslate") {}
@@ -118,6 +119,7 @@ export class Graph {
       source: null,
     };
     this.inputs.push(v);
+    this.owned.add(v);
     return v;
   }
 
@@ -132,6 +134,7 @@ export class Graph {
       source: { kind: "external", ref },
     };
     this.initializers.push(v);
+    this.owned.add(v);
     return v;
   }
 
@@ -188,6 +191,7 @@ export class Graph {
       known,
     };
     this.initializers.push(v);
+    this.owned.add(v);
     if (small) this.constCache.set(key, v);
     return v;
   }
@@ -207,7 +211,7 @@ export class Graph {
   ): Value[] {
     const schema: OpSchema = OPS[op];
     for (const v of inputs) {
-      if (v && !this.names.has(v.name)) {
+      if (v && !this.owned.has(v)) {
         throw new ShapeError(`${op}: input "${v.name}" does not belong to this graph`);
       }
     }
@@ -241,6 +245,7 @@ export class Graph {
       });
       if (outputNames?.[i]) this.claim(outputNames[i]);
       else this.names.add(outputs[i].name);
+      this.owned.add(outputs[i]);
     });
     this.nodes.push(node);
     return outputs;
