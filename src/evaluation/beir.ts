@@ -271,21 +271,23 @@ async function loadQrelsFiles(paths: string[]): Promise<Qrels> {
   return qrels;
 }
 
+/** A split's queries and judgements, and where its corpus is (to stream it). */
+export interface BeirQueriesAndQrels {
+  queries: BeirQuery[];
+  qrels: Qrels;
+  files: BeirFiles;
+}
+
 /**
- * Loads one split of a BEIR folder into memory, like BEIR's `GenericDataLoader.load(split)`:
- * queries are restricted to those with judgements in the split. Checks that every judged
- * query exists; judged documents missing from the corpus are a DataError too (they could never
- * be retrieved and would silently lower recall).
+ * Loads a split's judgements and its judged queries (in file order), without the corpus,
+ * which streamCorpus / streamBeirCorpus then reads. Every judged query must exist.
  */
-export async function loadBeir(
+export async function loadBeirQueries(
   dir: string,
   options: { split?: string } = {},
-): Promise<BeirDataset> {
-  const split = options.split ?? "test";
-  const files = locateBeirFiles(dir, split);
+): Promise<BeirQueriesAndQrels> {
+  const files = locateBeirFiles(dir, options.split ?? "test");
   const qrels = await loadQrelsFiles(files.qrels);
-  const corpus: BeirDocument[] = [];
-  for await (const d of streamRecords(files.corpus, "corpus")) corpus.push(d);
   const queries: BeirQuery[] = [];
   for await (const q of streamRecords(files.queries, "queries")) {
     if (qrels.has(q.id)) queries.push({ id: q.id, text: q.text });
@@ -297,7 +299,40 @@ export async function loadBeir(
       `${files.qrels[0]}: ${missingQ.length} judged queries are not in ${files.queries[0]} (e.g. ${missingQ.slice(0, 3).join(", ")})`,
     );
   }
-  const docIds = new Set(corpus.map((d) => d.id));
+  return { queries, qrels, files };
+}
+
+/**
+ * Number of corpus records, for progress bars, without parsing them: non-empty JSONL lines,
+ * or the parquet footers' row counts.
+ */
+export async function countCorpus(files: BeirFiles): Promise<number> {
+  let n = 0;
+  for (const path of files.corpus) {
+    if (path.endsWith(".parquet")) {
+      const meta = await parquetMetadataAsync(await asyncBufferFromFile(path));
+      n += Number(meta.num_rows);
+    } else {
+      for await (const { line } of readLines(path)) if (line.trim() !== "") n++;
+    }
+  }
+  return n;
+}
+
+/** Streams the corpus files located by loadBeirQueries (ids checked unique). */
+export function streamBeirCorpus(files: BeirFiles): AsyncGenerator<BeirDocument> {
+  return streamRecords(files.corpus, "corpus");
+}
+
+/**
+ * Judged documents missing from the corpus are a DataError: they could never be retrieved
+ * and would silently lower recall.
+ */
+export function checkJudgedDocuments(
+  qrels: Qrels,
+  docIds: ReadonlySet<string>,
+  files: BeirFiles,
+): void {
   for (const [q, docs] of qrels) {
     for (const d of docs.keys()) {
       if (!docIds.has(d)) {
@@ -307,5 +342,20 @@ export async function loadBeir(
       }
     }
   }
+}
+
+/**
+ * Loads one split of a BEIR folder into memory, like BEIR's `GenericDataLoader.load(split)`:
+ * queries are restricted to those with judgements in the split; every judged query and
+ * document must exist. For corpora too large for memory, use loadBeirQueries + streamBeirCorpus.
+ */
+export async function loadBeir(
+  dir: string,
+  options: { split?: string } = {},
+): Promise<BeirDataset> {
+  const { queries, qrels, files } = await loadBeirQueries(dir, options);
+  const corpus: BeirDocument[] = [];
+  for await (const d of streamBeirCorpus(files)) corpus.push(d);
+  checkJudgedDocuments(qrels, new Set(corpus.map((d) => d.id)), files);
   return { corpus, queries, qrels };
 }

@@ -6,6 +6,8 @@
 export {
   type BeirDataset,
   type BeirDocument,
+  type BeirFiles,
+  type BeirQueriesAndQrels,
   type BeirQuery,
   documentText,
   listSplits,

@@ -21,7 +21,8 @@ export type Run = Map<string, Map<string, number>>;
  *  - `precision@k`: hits@k / k (k, not the run length, when the run is shorter; trec_eval
  *    `P_k`). Without `@k`: hits / run length.
  *  - `recall@k`: hits@k / |R|.
- *  - `mrr@k`: 1 / rank of the first document of R in the top k, 0 if none.
+ *  - `mrr@k`: 1 / rank of the first document of R in the top k, 0 if none (ranx's docstring
+ *    says k is ignored, but its code cuts at k, and so do we).
  *  - `map@k`: sum of precision@i over the ranks i <= k holding a document of R, divided by |R|
  *    (not by min(k, |R|): that is sentence-transformers' variant, which gives higher values).
  *  - `ndcg@k`: DCG@k / IDCG@k with LINEAR gain (Järvelin & Kekäläinen): DCG = sum over ranks i

@@ -9,9 +9,12 @@ import {
   type BeirDataset,
   type BeirDocument,
   type BeirQuery,
+  checkJudgedDocuments,
+  countCorpus,
   documentText,
   listSplits,
-  loadBeir,
+  loadBeirQueries,
+  streamBeirCorpus,
 } from "./beir.js";
 import { BM25, type BM25Options } from "./bm25.js";
 import { evaluate, type Run } from "./metrics.js";
@@ -26,7 +29,12 @@ export type StageTimer = <T>(stage: string, fn: () => Promise<T> | T) => Promise
 export interface BeirRetriever {
   /** Name for the results table ("bm25", the model path, ...). */
   readonly name: string;
-  index(corpus: BeirDocument[], stage: StageTimer): Promise<void>;
+  /** Indexes the corpus, read as a stream (documents arrive in chunks for large corpora). */
+  index(
+    corpus: AsyncIterable<BeirDocument> | Iterable<BeirDocument>,
+    stage: StageTimer,
+    total?: number,
+  ): Promise<void>;
   search(queries: BeirQuery[], k: number, stage: StageTimer): Promise<SearchResult[][]>;
   /** Releases the index (files stay on disk). */
   close?(): Promise<void>;
@@ -65,40 +73,53 @@ export class ModelRetriever implements BeirRetriever {
     this.name = options.name ?? "model";
   }
 
-  async index(corpus: BeirDocument[], stage: StageTimer): Promise<void> {
+  async index(
+    corpus: AsyncIterable<BeirDocument> | Iterable<BeirDocument>,
+    stage: StageTimer,
+    total?: number,
+  ): Promise<void> {
     const chunk = this.options.chunkSize ?? 1024;
     if (!Number.isInteger(chunk) || chunk < 1) {
       throw new InvalidArgumentError(`chunkSize must be a positive integer, got ${chunk}`);
     }
     if (this.options.createIndex) this.index_ = await stage("index", this.options.createIndex);
-    const bar = makeProgress(this.options.showProgress);
-    bar.start(corpus.length, "encode documents");
-    try {
-      for (let start = 0; start < corpus.length; start += chunk) {
-        const docs = corpus.slice(start, start + chunk);
-        const emb = await stage("encode documents", () =>
-          this.model.encode(docs.map(documentText), {
-            isQuery: false,
-            batchSize: this.options.batchSize,
-          }),
+    const n = total ?? (Array.isArray(corpus) ? corpus.length : undefined);
+    const bar = makeProgress(this.options.showProgress && n !== undefined);
+    bar.start(n ?? 0, "encode documents");
+    const flush = async (docs: BeirDocument[]) => {
+      const emb = await stage("encode documents", () =>
+        this.model.encode(docs.map(documentText), {
+          isQuery: false,
+          batchSize: this.options.batchSize,
+        }),
+      );
+      if (emb.length !== docs.length) {
+        throw new InvalidArgumentError(
+          `the model returned ${emb.length} embeddings for ${docs.length} documents`,
         );
-        if (emb.length !== docs.length) {
-          throw new InvalidArgumentError(
-            `the model returned ${emb.length} embeddings for ${docs.length} documents`,
-          );
-        }
-        const ids = docs.map((d) => d.id);
-        if (this.index_) {
-          const index = this.index_;
-          await stage("index", () => index.add(ids, emb));
-        } else {
-          for (let i = 0; i < ids.length; i++) {
-            this.ids.push(ids[i]);
-            this.embeddings.push(emb[i]);
-          }
-        }
-        bar.increment(docs.length);
       }
+      const ids = docs.map((d) => d.id);
+      if (this.index_) {
+        const index = this.index_;
+        await stage("index", () => index.add(ids, emb));
+      } else {
+        for (let i = 0; i < ids.length; i++) {
+          this.ids.push(ids[i]);
+          this.embeddings.push(emb[i]);
+        }
+      }
+      bar.increment(docs.length);
+    };
+    try {
+      let pending: BeirDocument[] = [];
+      for await (const doc of corpus) {
+        pending.push(doc);
+        if (pending.length === chunk) {
+          await flush(pending);
+          pending = [];
+        }
+      }
+      if (pending.length > 0) await flush(pending);
     } finally {
       bar.stop();
     }
@@ -159,8 +180,14 @@ export class BM25Retriever implements BeirRetriever {
   ) {
     this.name = name;
   }
-  async index(corpus: BeirDocument[], stage: StageTimer): Promise<void> {
-    this.bm25 = await stage("index", () => BM25.build(corpus, this.options));
+  async index(
+    corpus: AsyncIterable<BeirDocument> | Iterable<BeirDocument>,
+    stage: StageTimer,
+  ): Promise<void> {
+    // BM25 is an in-memory index: it needs every document anyway.
+    const docs: BeirDocument[] = [];
+    for await (const d of corpus) docs.push(d);
+    this.bm25 = await stage("index", () => BM25.build(docs, this.options));
   }
   async search(queries: BeirQuery[], k: number, stage: StageTimer): Promise<SearchResult[][]> {
     const bm25 = this.bm25;
@@ -226,28 +253,54 @@ export async function evaluateBeir(
     }
   };
   const name = typeof data === "string" ? data : data.name;
-  const dataset =
-    typeof data === "string" ? await stage("load", () => loadBeir(data, { split })) : data.dataset;
-  await retriever.index(dataset.corpus, stage);
-  const results = await retriever.search(dataset.queries, k, stage);
+  let queries: BeirQuery[];
+  let qrels: BeirDataset["qrels"];
+  let documents = 0;
+  if (typeof data === "string") {
+    // Only queries and qrels are held; the corpus streams into the retriever, and reading
+    // it counts as "load" time.
+    const loaded = await stage("load", () => loadBeirQueries(data, { split }));
+    const total = await stage("load", () => countCorpus(loaded.files));
+    ({ queries, qrels } = loaded);
+    const ids = new Set<string>();
+    const source = streamBeirCorpus(loaded.files);
+    const counted = async function* () {
+      for (;;) {
+        const t0 = performance.now();
+        const next = await source.next();
+        timings.load = (timings.load ?? 0) + (performance.now() - t0) / 1000;
+        if (next.done) return;
+        ids.add(next.value.id);
+        yield next.value;
+      }
+    };
+    await retriever.index(counted(), stage, total);
+    documents = ids.size;
+    checkJudgedDocuments(qrels, ids, loaded.files);
+  } else {
+    ({ queries, qrels } = data.dataset);
+    documents = data.dataset.corpus.length;
+    await retriever.index(data.dataset.corpus, stage);
+  }
+  const results = await retriever.search(queries, k, stage);
   const run: Run = new Map();
-  dataset.queries.forEach((q, i) => {
+  queries.forEach((q, i) => {
     run.set(q.id, new Map(results[i].map((r) => [r.id, r.score])));
   });
   const scores = await stage("evaluate", () =>
-    evaluate(dataset.qrels, run, metrics, { makeComparable: true }),
+    evaluate(qrels, run, metrics, { makeComparable: true }),
   );
   const searchSeconds = (timings["encode queries"] ?? 0) + (timings.search ?? 0);
   return {
     retriever: retriever.name,
     dataset: name,
     split,
-    documents: dataset.corpus.length,
-    queries: dataset.queries.length,
+    documents,
+    queries: queries.length,
     k,
     metrics: scores.mean,
     timings,
-    queriesPerSecond: searchSeconds > 0 ? dataset.queries.length / searchSeconds : 0,
+    queriesPerSecond: searchSeconds > 0 ? queries.length / searchSeconds : 0,
     run,
   };
 }

@@ -211,3 +211,12 @@ function readdirRuns(dir: string): string[] {
     .filter((f) => f.endsWith(".trec"))
     .sort();
 }
+
+test("a judged document missing from a streamed corpus is a DataError", async () => {
+  const dir = tinyBeir();
+  writeFileSync(join(dir, "qrels", "test.tsv"), "query-id\tcorpus-id\tscore\nq1\tgone\t1\n");
+  await assert.rejects(
+    evaluateBeir(new BM25Retriever(), dir),
+    /query "q1" judges document "gone", which is not in the corpus/,
+  );
+});
