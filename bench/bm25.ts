@@ -94,6 +94,11 @@ writeFileAtomic(
       loadAverage: loadavg(),
       date: new Date().toISOString(),
       k: K,
+      notes: [
+        "nDCG uses linear gain on the judged relevance as given. Cranfield's qrels are graded 1-4 (plus -1 = not relevant) and the direction of that scale is disputed (see ../shared/data/README.md): its graded nDCG ranks 4 highest. The other collections are binary.",
+        "SciFact anserini-multifield and anserini-flat reproduce Pyserini's published BEIR BM25 nDCG@10 (0.665, 0.679); elasticsearch emulates BEIR's Elasticsearch query (defaults k1 1.2, b 0.75, best_fields, tie breaker 0.5) and lands higher (0.691): the analyser is an approximation of Lucene's StandardTokenizer, and the ES version and settings behind the paper's 0.665 are not recoverable here.",
+        "queries/s = queries / search time, single thread, analysis included; the machine is shared (see loadAverage), so timings vary by 2-4x between runs.",
+      ],
       setups: SETUPS,
       rows,
     },
