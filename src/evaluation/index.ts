@@ -10,6 +10,7 @@ export {
   type BeirQueriesAndQrels,
   type BeirQuery,
   documentText,
+  getBeirTriples,
   listSplits,
   loadBeir,
   streamCorpus,

@@ -2,7 +2,13 @@ import assert from "node:assert/strict";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
-import { documentText, listSplits, loadBeir, streamCorpus } from "../../src/evaluation/beir.js";
+import {
+  documentText,
+  getBeirTriples,
+  listSplits,
+  loadBeir,
+  streamCorpus,
+} from "../../src/evaluation/beir.js";
 import { DataError, FileFormatError } from "../../src/util/errors.js";
 import { shared, tempDir } from "./helpers.js";
 import { writeParquet } from "./parquet-writer.js";
@@ -133,4 +139,19 @@ test("the Hugging Face parquet layout loads the same dataset as the jsonl files"
   );
   writeFileSync(join(dir, "corpus", "train-00001-of-00002.parquet"), "not parquet");
   await assert.rejects(loadBeir(dir), /train-00001-of-00002\.parquet: not a readable parquet file/);
+});
+
+test("getBeirTriples: one seeded triple per judged pair, negatives never relevant", async () => {
+  const data = await loadBeir(shared("data", "scifact"));
+  const triples = getBeirTriples(data);
+  assert.equal(triples.length, 339); // as PyLate's doctest
+  assert.deepEqual(getBeirTriples(data), triples);
+  assert.notDeepEqual(getBeirTriples(data, { seed: 7 }), triples);
+  const texts = new Map(data.corpus.map((d) => [documentText(d), d.id]));
+  const queryIds = new Map(data.queries.map((q) => [q.text, q.id]));
+  for (const [q, pos, neg] of triples) {
+    const judged = data.qrels.get(queryIds.get(q)!)!;
+    assert.ok(judged.has(texts.get(pos)!));
+    assert.ok(!judged.has(texts.get(neg)!));
+  }
 });
