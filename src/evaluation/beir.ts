@@ -392,7 +392,8 @@ export function getBeirTriples(
       const pos = byId.get(docId);
       if (!pos) continue;
       let neg = dataset.corpus[Math.floor(random() * dataset.corpus.length)];
-      while (relevant.has(neg.id)) neg = dataset.corpus[Math.floor(random() * dataset.corpus.length)];
+      while (relevant.has(neg.id))
+        neg = dataset.corpus[Math.floor(random() * dataset.corpus.length)];
       out.push([q.text, documentText(pos), documentText(neg)]);
     }
   }

@@ -8,10 +8,13 @@ import {
   NanoBEIREvaluator,
   paddedMaxSim,
 } from "../../src/evaluation/evaluators.js";
+import { ColBERT } from "../../src/models/colbert.js";
+import { colbertKdScores, colbertScoresPairwise } from "../../src/scores/colbert.js";
+import { tensor } from "../../src/scores/tensor.js";
 import { InvalidArgumentError } from "../../src/util/errors.js";
 import { fromRows } from "../../src/util/matrix.js";
 import { BagOfWordsModel } from "./fake-model.js";
-import { tempDir } from "./helpers.js";
+import { shared, tempDir } from "./helpers.js";
 
 const close = (a: number, b: number, tol = 1e-12) =>
   assert.ok(Math.abs(a - b) <= tol, `expected ${b}, got ${a} (tolerance ${tol})`);
@@ -171,4 +174,64 @@ test("NanoBEIREvaluator reports each dataset and the unweighted mean", async () 
   close(res.flat["NanoBEIR_mean_MaxSim_mrr@10"], 0.75);
   assert.equal(res.evaluations[1].split, "train");
   assert.throws(() => new NanoBEIREvaluator({ datasets: [a, a] }), /names must be unique/);
+});
+
+test("paddedMaxSim equals the scores module's colbertKdScores on PyLate's zero-padded batch", () => {
+  // Random signed vectors, so that zero padding changes maxima (tolerance 1e-5: float32 output).
+  let s = 1;
+  const rnd = () => ((s = (s * 48271) % 2147483647) / 2147483647) * 2 - 1;
+  const mat = (rows: number) => fromRows(Array.from({ length: rows }, () => [rnd(), rnd(), rnd()]));
+  const queries = [mat(4), mat(4)];
+  const docs = [
+    [mat(2), mat(5), mat(1)],
+    [mat(3), mat(5), mat(4)],
+  ];
+  const L = 5;
+  const padded = new Float32Array(2 * 3 * L * 3);
+  docs.forEach((group, b) => group.forEach((d, n) => padded.set(d.data, (b * 3 + n) * L * 3)));
+  const kd = colbertKdScores(queries, tensor(padded, [2, 3, L, 3]));
+  for (let b = 0; b < 2; b++) {
+    for (let n = 0; n < 3; n++)
+      close(paddedMaxSim(queries[b], docs[b][n], L), kd.data[b * 3 + n], 1e-5);
+  }
+});
+
+test("the evaluators run on the real ColBERT (tiny random-weight fixture) and agree with the scores module", async () => {
+  const model = await ColBERT.fromPretrained(shared("fixtures", "bert-tiny-colbert"));
+  try {
+    const anchors = ["what causes rain", "cell biology", "stars", "rna virus"];
+    const positives = [
+      "rain comes from clouds",
+      "cells divide",
+      "the sun is a star",
+      "viruses with rna genomes",
+    ];
+    const negatives = [
+      "stock markets",
+      "the sun is a star",
+      "rain comes from clouds",
+      "cells divide",
+    ];
+    const { accuracy } = await new ColBERTTripletEvaluator({
+      anchors,
+      positives,
+      negatives,
+    }).evaluate(model);
+    const a = await model.encode(anchors, { isQuery: true });
+    const p = colbertScoresPairwise(a, await model.encode(positives, { isQuery: false }));
+    const n = colbertScoresPairwise(a, await model.encode(negatives, { isQuery: false }));
+    const expected = Array.from(p).filter((v, i) => v > n[i]).length / anchors.length;
+    assert.equal(accuracy, expected);
+    const res = await new ColBERTDistillationEvaluator({
+      queries: anchors.slice(0, 2),
+      documents: [positives.slice(0, 3), negatives.slice(0, 3)],
+      scores: [
+        [1, 0, 0],
+        [0, 1, 0],
+      ],
+    }).evaluate(model);
+    assert.ok(Number.isFinite(res.kl_divergence) && res.kl_divergence >= 0);
+  } finally {
+    await model.dispose();
+  }
 });
