@@ -9,6 +9,7 @@ import { register as registerEncode } from "./commands/encode.js";
 import { register as registerEvaluate } from "./commands/evaluate.js";
 import { register as registerIndex } from "./commands/index.js";
 import { register as registerSearch } from "./commands/search.js";
+import { register as registerTrain } from "./commands/train.js";
 
 // Each command lives in ./commands/<name>.ts and exports `register(program)`.
 // Add one import and one line below per command.
@@ -29,6 +30,7 @@ export function buildProgram(): Command {
   registerDownload(program);
   registerIndex(program);
   registerSearch(program);
+  registerTrain(program);
   return program;
 }
 

@@ -16,7 +16,10 @@ import {
   backboneBuilder,
   DENSE_BIAS,
   DENSE_WEIGHT,
+  markNoDecay,
+  type Parameter,
   ParameterLoader,
+  readParameters,
   type TrainableModel,
 } from "./parameters.js";
 
@@ -81,4 +84,16 @@ export class TrainingGraphBuilder {
     });
     return params.map((p) => p.name);
   }
+}
+
+/** The parameters a model trains (what one tower reads), with their current values. */
+export function trainableParameters(model: TrainableModel): Parameter[] {
+  const b = new TrainingGraphBuilder(model);
+  b.tower("x");
+  const params = readParameters(
+    model,
+    b.parameterInputs().map((v) => v.name),
+  );
+  markNoDecay(b.graph, params);
+  return params;
 }

@@ -1,0 +1,231 @@
+/**
+ * `tslate train --config`, the config checks, parquet/JSONL data, and evaluation during
+ * training (the live encoder equals ColBERT.encode; retrieval metrics equal a brute-force
+ * MaxSim ranking built from ColBERT.encode).
+ */
+import assert from "node:assert/strict";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, test } from "node:test";
+import { runTrainCommand, type TrainCommandOptions } from "../../src/cli/commands/train.js";
+import { buildProgram } from "../../src/cli/main.js";
+import type { BeirDataset } from "../../src/evaluation/beir.js";
+import { ColBERTTripletEvaluator } from "../../src/evaluation/evaluators.js";
+import { evaluate, type Run } from "../../src/evaluation/metrics.js";
+import { ColBERT } from "../../src/models/colbert.js";
+import { maxSim } from "../../src/scores/maxsim.js";
+import { parseTrainConfig } from "../../src/training/config.js";
+import { readRows, tripletsFromRows } from "../../src/training/data.js";
+import { LiveEncoder } from "../../src/training/encoder.js";
+import { evaluateRetrieval, modelEvaluator } from "../../src/training/evaluate.js";
+import { trainableParameters } from "../../src/training/graph.js";
+import { maskOptions, trainableModel } from "../../src/training/trainer.js";
+import { ConfigError } from "../../src/util/errors.js";
+import { writeParquet } from "../evaluation/parquet-writer.js";
+import { sharedPath } from "../helpers/shared.js";
+
+const MODEL = sharedPath("fixtures/bert-tiny-colbert");
+let dir: string;
+let model: ColBERT;
+
+before(async () => {
+  dir = mkdtempSync(join(tmpdir(), "tslate-train-cli-"));
+  model = await ColBERT.fromPretrained(MODEL, { warn: () => {}, threads: 1 });
+});
+after(async () => {
+  await model?.dispose();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const ROWS = [
+  {
+    query: "capital of france",
+    positive: "Paris is the capital of France.",
+    negative: "Berlin is in Germany.",
+  },
+  {
+    query: "who wrote hamlet",
+    positive: "Hamlet is by Shakespeare.",
+    negative: "The Odyssey is by Homer.",
+  },
+  {
+    query: "largest ocean",
+    positive: "The Pacific is the largest ocean.",
+    negative: "The Sahara is a desert.",
+  },
+  { query: "speed of light", positive: "Light travels fast.", negative: "Sound is slower." },
+];
+
+test("config: defaults, relative paths and clear errors", () => {
+  const c = parseTrainConfig(
+    { model: "./m", data: { triplets: "t.jsonl" }, output: "out" },
+    "/base",
+  );
+  assert.equal(c.model, "/base/m");
+  assert.deepEqual(c.data, { triplets: "/base/t.jsonl" });
+  assert.equal(c.output, "/base/out");
+  assert.equal(c.loss.name, "Contrastive");
+  assert.equal(
+    parseTrainConfig({ model: "org/name", data: { triplets: "t" }, output: "o" }).model,
+    "org/name",
+  );
+  const bad = (raw: unknown, re: RegExp) =>
+    assert.throws(
+      () => parseTrainConfig(raw, "/b"),
+      (e: unknown) => e instanceof ConfigError && re.test(e.message),
+    );
+  bad({ model: "m", data: { triplets: "t" }, output: "o", lr: 1 }, /unknown key "lr"/);
+  bad(
+    { model: "m", data: { triplet: "t" }, output: "o" },
+    /one of "triplets", "distillation" or "beir"/,
+  );
+  bad(
+    { model: "m", data: { triplets: "t" }, output: "o", loss: { name: "MarginMSE" } },
+    /loss.name must be one of/,
+  );
+  bad(
+    { model: "m", data: { triplets: "t" }, output: "o", loss: { name: "Distillation" } },
+    /does not fit the data/,
+  );
+  bad(
+    { model: "m", data: { triplets: "t" }, output: "o", training: { batchSize: "16" } },
+    /training.batchSize must be a number/,
+  );
+  bad(
+    { model: "m", data: { triplets: "t" }, output: "o", training: { learning_rate: 1 } },
+    /unknown key "learning_rate"/,
+  );
+  bad({ model: "m", data: { triplets: "t" } }, /output must be a non-empty string/);
+});
+
+test("triplets from parquet and JSONL read the same", async () => {
+  const pq = join(dir, "triplets.parquet");
+  writeParquet(pq, [
+    { name: "query", type: "string", values: ROWS.map((r) => r.query) },
+    { name: "positive", type: "string", values: ROWS.map((r) => r.positive) },
+    { name: "negative", type: "string", values: ROWS.map((r) => r.negative) },
+  ]);
+  const jl = join(dir, "triplets.jsonl");
+  writeFileSync(jl, `${ROWS.map((r) => JSON.stringify(r)).join("\n")}\n`);
+  const a = tripletsFromRows(await readRows(pq));
+  const b = tripletsFromRows(await readRows(jl));
+  assert.deepEqual(a, b);
+  assert.deepEqual(a[1], {
+    query: "who wrote hamlet",
+    positive: "Hamlet is by Shakespeare.",
+    negatives: ["The Odyssey is by Homer."],
+  });
+  writeFileSync(join(dir, "broken.jsonl"), '{"query": "q", "positive": "p"}\n{"query": \n');
+  await assert.rejects(() => readRows(join(dir, "broken.jsonl")), /line 2 is not valid JSON/);
+  await assert.rejects(() => readRows(join(dir, "t.csv")), /\.jsonl .* or \.parquet/);
+});
+
+test("tslate train --config trains and saves a PyLate model", async () => {
+  writeFileSync(join(dir, "train.jsonl"), `${ROWS.map((r) => JSON.stringify(r)).join("\n")}\n`);
+  const config = join(dir, "train.json");
+  writeFileSync(
+    config,
+    JSON.stringify({
+      model: MODEL,
+      data: { triplets: "train.jsonl" },
+      loss: { name: "CachedContrastive", miniBatchSize: 2 },
+      training: { batchSize: 4, maxSteps: 2, learningRate: 1e-3, threads: 1, saveSteps: 1 },
+      output: "run",
+    }),
+  );
+  const chunks: string[] = [];
+  const sink = { write: (t: string) => chunks.push(t) };
+  // Through commander, as `tslate train --config ... --no-progress` parses it.
+  const program = buildProgram();
+  const cmd = program.commands.find((c) => c.name() === "train")!;
+  cmd.action(async (o: TrainCommandOptions) => {
+    await runTrainCommand(o, sink, { write: () => true });
+  });
+  await program.parseAsync(["node", "tslate", "train", "--config", config, "--no-progress"]);
+  assert.match(chunks.join(""), /trained 2 steps, last loss \d/);
+  for (const f of [
+    "model.safetensors",
+    "1_Dense/model.safetensors",
+    "loss_log.jsonl",
+    "checkpoint-1/optimizer.safetensors",
+    "checkpoint-2/trainer_state.json",
+  ]) {
+    assert.ok(existsSync(join(dir, "run", f)), f);
+  }
+  assert.equal(
+    readFileSync(join(dir, "run", "loss_log.jsonl"), "utf8")
+      .trim()
+      .split("\n").length,
+    2,
+  );
+});
+
+test("evaluation during training: live encoder = ColBERT.encode, retrieval = brute-force MaxSim", async () => {
+  const trainable = trainableModel(model);
+  const params = trainableParameters(trainable);
+  const tokenize = (t: string[], o: { isQuery: boolean; pad: boolean }) => model.tokenize(t, o);
+  const masks = maskOptions(model);
+  const docs = ROWS.flatMap((r, i) => [
+    { id: `p${i}`, title: "", text: r.positive },
+    { id: `n${i}`, title: "", text: r.negative },
+  ]);
+  const dataset: BeirDataset = {
+    corpus: docs,
+    queries: ROWS.map((r, i) => ({ id: `q${i}`, text: r.query })),
+    qrels: new Map(ROWS.map((_, i) => [`q${i}`, new Map([[`p${i}`, 1]])])),
+  };
+  // The live encoder (training graph, forward only) against the inference encoder.
+  const live = await LiveEncoder.create(trainable, params, { threads: 1 });
+  const liveModel = live.asEmbeddingModel(tokenize, masks);
+  const texts = docs.map((d) => d.text);
+  const [a, b] = [await liveModel.encode(texts), await model.encode(texts)];
+  let worst = 0;
+  a.forEach((m, i) => {
+    assert.equal(m.rows, b[i].rows, `document ${i}: same kept tokens`);
+    for (let j = 0; j < m.data.length; j++)
+      worst = Math.max(worst, Math.abs(m.data[j] - b[i].data[j]));
+  });
+  // Normalised embeddings, README §7 tolerance 2e-5.
+  assert.ok(worst <= 2e-5, `live vs inference embeddings maxdiff ${worst}`);
+  await live.dispose();
+
+  const metrics = await evaluateRetrieval(
+    { step: 0, model: trainable, parameters: params },
+    dataset,
+    tokenize,
+    masks,
+    {
+      metrics: ["ndcg@10", "mrr@10"],
+      threads: 1,
+    },
+  );
+  const qs = await model.encode(
+    dataset.queries.map((q) => q.text),
+    { isQuery: true },
+  );
+  const run: Run = new Map(
+    dataset.queries.map((q, i) => [q.id, new Map(docs.map((d, j) => [d.id, maxSim(qs[i], b[j])]))]),
+  );
+  const expected = evaluate(dataset.qrels, run, ["ndcg@10", "mrr@10"]).mean;
+  assert.ok(
+    Math.abs(metrics["ndcg@10"] - expected["ndcg@10"]) < 1e-6,
+    `${metrics["ndcg@10"]} vs ${expected["ndcg@10"]}`,
+  );
+  assert.ok(Math.abs(metrics["mrr@10"] - expected["mrr@10"]) < 1e-6);
+
+  // The evaluation module's evaluators run on the live parameters.
+  const triplet = new ColBERTTripletEvaluator({
+    anchors: ROWS.map((r) => r.query),
+    positives: ROWS.map((r) => r.positive),
+    negatives: ROWS.map((r) => r.negative),
+  });
+  const viaTrainer = await modelEvaluator(tokenize, masks, (m) => triplet.evaluate(m), {
+    threads: 1,
+  })({
+    step: 0,
+    model: trainable,
+    parameters: params,
+  });
+  assert.deepEqual(viaTrainer, await triplet.evaluate(model));
+});
