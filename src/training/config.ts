@@ -33,6 +33,7 @@ import {
   distillationFromRows,
   mineHardNegativesBM25,
   readRows,
+  type TripletExample,
   tripletsFromRows,
 } from "./data.js";
 import { retrievalEvaluator } from "./evaluate.js";
@@ -317,7 +318,7 @@ export async function runTrainConfig(
         collate: (e) => collator.distillation(e),
       }) as unknown as Trainer<never, never>;
     } else {
-      let examples;
+      let examples: TripletExample[];
       if ("triplets" in d) examples = tripletsFromRows(await readRows(d.triplets), d.triplets);
       else {
         const ds = await loadBeir(d.beir, { split: d.split });
