@@ -1,8 +1,16 @@
 import { ConfigError, IndexError, InvalidArgumentError } from "../util/errors.js";
-import { type Matrix, checkMatrix } from "../util/matrix.js";
+import { checkMatrix, type Matrix } from "../util/matrix.js";
 import { fuseRrf, fuseRsf } from "./fusion.js";
 import { MetadataStore } from "./metadata.js";
-import { type ChunkRef, type Container, FORMAT_NAME, FORMAT_VERSION, IndexDirectory, type Manifest, type TypedArray } from "./store.js";
+import {
+  type ChunkRef,
+  type Container,
+  FORMAT_NAME,
+  FORMAT_VERSION,
+  IndexDirectory,
+  type Manifest,
+  type TypedArray,
+} from "./store.js";
 import type {
   DocumentMetadata,
   HybridSearchOptions,
@@ -96,13 +104,21 @@ export abstract class BaseIndex implements MultiVectorIndex {
     return { store, manifest, meta };
   }
 
-  protected static openDirectory(dir: string, type: string): { store: IndexDirectory; manifest: Manifest; meta: MetadataStore } {
+  protected static openDirectory(
+    dir: string,
+    type: string,
+  ): { store: IndexDirectory; manifest: Manifest; meta: MetadataStore } {
     const store = new IndexDirectory(dir);
     const manifest = store.readManifest();
     if (manifest.type !== type) {
-      throw new IndexError(`${dir} holds a "${manifest.type}" index, not "${type}"; open it with openIndex() or the matching class`);
+      throw new IndexError(
+        `${dir} holds a "${manifest.type}" index, not "${type}"; open it with openIndex() or the matching class`,
+      );
     }
-    const meta = new MetadataStore(store.metadataPath, (manifest.config.textFields as string[]) ?? ["title", "text"]);
+    const meta = new MetadataStore(
+      store.metadataPath,
+      (manifest.config.textFields as string[]) ?? ["title", "text"],
+    );
     return { store, manifest, meta };
   }
 
@@ -126,7 +142,9 @@ export abstract class BaseIndex implements MultiVectorIndex {
     const ids = c.header.ids as string[];
     const lens = c.sections.doclens as Uint32Array;
     if (!Array.isArray(ids) || !lens || ids.length !== ref.docs || lens.length !== ref.docs) {
-      throw new IndexError(`${this.store.path(ref.file)}: chunk header does not match the manifest (${ref.docs} documents)`);
+      throw new IndexError(
+        `${this.store.path(ref.file)}: chunk header does not match the manifest (${ref.docs} documents)`,
+      );
     }
     const ci = this.chunks.length;
     this.chunks.push(c);
@@ -183,7 +201,8 @@ export abstract class BaseIndex implements MultiVectorIndex {
   }
 
   protected checkOpen(): void {
-    if (this.closed) throw new IndexError(`the index at ${this.store.dir} is closed; open it again`);
+    if (this.closed)
+      throw new IndexError(`the index at ${this.store.dir} is closed; open it again`);
   }
 
   // ---- hooks ----
@@ -221,34 +240,57 @@ export abstract class BaseIndex implements MultiVectorIndex {
   }
 
   protected checkEmbeddings(embeddings: Matrix[], what: string): void {
-    if (!Array.isArray(embeddings)) throw new InvalidArgumentError(`${what} must be an array of matrices`);
+    if (!Array.isArray(embeddings))
+      throw new InvalidArgumentError(`${what} must be an array of matrices`);
     const dim = this.manifest.dim || (embeddings[0] as Matrix | undefined)?.cols;
     embeddings.forEach((e, i) => {
       checkMatrix(e, `${what}[${i}]`, dim);
-      if (e.rows < 1) throw new InvalidArgumentError(`${what}[${i}] has no tokens; every document needs at least one embedding row`);
+      if (e.rows < 1)
+        throw new InvalidArgumentError(
+          `${what}[${i}] has no tokens; every document needs at least one embedding row`,
+        );
     });
   }
 
-  private checkBatch(ids: string[], embeddings: Matrix[], metadata: DocumentMetadata[] | undefined, replacing: boolean): void {
+  private checkBatch(
+    ids: string[],
+    embeddings: Matrix[],
+    metadata: DocumentMetadata[] | undefined,
+    replacing: boolean,
+  ): void {
     if (!Array.isArray(ids)) throw new InvalidArgumentError("ids must be an array of strings");
     if (!Array.isArray(embeddings) || embeddings.length !== ids.length) {
-      throw new InvalidArgumentError(`got ${ids.length} ids but ${Array.isArray(embeddings) ? embeddings.length : typeof embeddings} embeddings; pass one matrix per id`);
+      throw new InvalidArgumentError(
+        `got ${ids.length} ids but ${Array.isArray(embeddings) ? embeddings.length : typeof embeddings} embeddings; pass one matrix per id`,
+      );
     }
     if (metadata !== undefined && (!Array.isArray(metadata) || metadata.length !== ids.length)) {
-      throw new InvalidArgumentError(`got ${ids.length} ids but ${Array.isArray(metadata) ? metadata.length : typeof metadata} metadata entries; pass one object per id`);
+      throw new InvalidArgumentError(
+        `got ${ids.length} ids but ${Array.isArray(metadata) ? metadata.length : typeof metadata} metadata entries; pass one object per id`,
+      );
     }
     metadata?.forEach((m, i) => {
       if (m !== undefined && (m === null || typeof m !== "object" || Array.isArray(m))) {
-        throw new InvalidArgumentError(`metadata[${i}] must be a plain object, got ${JSON.stringify(m)}`);
+        throw new InvalidArgumentError(
+          `metadata[${i}] must be a plain object, got ${JSON.stringify(m)}`,
+        );
       }
     });
     const seen = new Set<string>();
     ids.forEach((id, i) => {
-      if (typeof id !== "string" || id.length === 0) throw new InvalidArgumentError(`ids[${i}] must be a non-empty string, got ${JSON.stringify(id)}`);
-      if (seen.has(id)) throw new InvalidArgumentError(`duplicate id ${JSON.stringify(id)} in this batch; ids must be unique`);
+      if (typeof id !== "string" || id.length === 0)
+        throw new InvalidArgumentError(
+          `ids[${i}] must be a non-empty string, got ${JSON.stringify(id)}`,
+        );
+      if (seen.has(id))
+        throw new InvalidArgumentError(
+          `duplicate id ${JSON.stringify(id)} in this batch; ids must be unique`,
+        );
       seen.add(id);
       if (!replacing && this.docnoOf.has(id)) {
-        throw new InvalidArgumentError(`id ${JSON.stringify(id)} is already in the index; use update() to replace it or delete() it first`);
+        throw new InvalidArgumentError(
+          `id ${JSON.stringify(id)} is already in the index; use update() to replace it or delete() it first`,
+        );
       }
     });
     this.checkEmbeddings(embeddings, "embeddings");
@@ -267,7 +309,9 @@ export abstract class BaseIndex implements MultiVectorIndex {
     return this.serial(async () => {
       this.checkOpen();
       if (!Array.isArray(ids)) throw new InvalidArgumentError("ids must be an array of strings");
-      const docnos = [...new Set(ids)].map((id) => this.docnoOf.get(id)).filter((d): d is number => d !== undefined);
+      const docnos = [...new Set(ids)]
+        .map((id) => this.docnoOf.get(id))
+        .filter((d): d is number => d !== undefined);
       if (docnos.length === 0) return;
       const next = this.nextManifest();
       next.deleted = this.writeDeleted(docnos);
@@ -288,7 +332,11 @@ export abstract class BaseIndex implements MultiVectorIndex {
     const dead: number[] = [];
     for (let d = 0; d < this.manifest.nextDocno; d++) if (!this.alive[d]) dead.push(d);
     dead.push(...extra);
-    return this.store.writeFile(`deleted-${this.manifest.generation + 1}`, {}, { docnos: Uint32Array.from(dead) });
+    return this.store.writeFile(
+      `deleted-${this.manifest.generation + 1}`,
+      {},
+      { docnos: Uint32Array.from(dead) },
+    );
   }
 
   private commit(next: Manifest): void {
@@ -296,7 +344,12 @@ export abstract class BaseIndex implements MultiVectorIndex {
     this.manifest = next;
   }
 
-  private async write(ids: string[], embeddings: Matrix[], metadata: DocumentMetadata[] | undefined, replacing: boolean): Promise<void> {
+  private async write(
+    ids: string[],
+    embeddings: Matrix[],
+    metadata: DocumentMetadata[] | undefined,
+    replacing: boolean,
+  ): Promise<void> {
     this.checkOpen();
     this.checkBatch(ids, embeddings, metadata, replacing);
     if (ids.length === 0) return;
@@ -329,7 +382,9 @@ export abstract class BaseIndex implements MultiVectorIndex {
     const docnos = ids.map((_, i) => firstDocno + i);
     // Rows for new docnos are invisible until the manifest commits (reconcile drops them).
     this.meta.insert(docnos, ids, metadata ?? []);
-    const replaced = replacing ? ids.map((id) => this.docnoOf.get(id)).filter((d): d is number => d !== undefined) : [];
+    const replaced = replacing
+      ? ids.map((id) => this.docnoOf.get(id)).filter((d): d is number => d !== undefined)
+      : [];
     const next = this.nextManifest();
     next.nextDocno = firstDocno + ids.length;
     const chunkRef: ChunkRef = { ...ref, firstDocno, docs: ids.length, tokens };
@@ -343,7 +398,10 @@ export abstract class BaseIndex implements MultiVectorIndex {
     for (const d of replaced) this.markDead(d);
     if (replaced.length) this.onDeleted(replaced);
     if (encoded.files || encoded.state) this.onFilesChanged(previous);
-    this.attachChunk(chunkRef, { header: { ...encoded.header, ids, firstDocno }, sections: { ...encoded.sections, doclens: Uint32Array.from(embeddings, (e) => e.rows) } });
+    this.attachChunk(chunkRef, {
+      header: { ...encoded.header, ids, firstDocno },
+      sections: { ...encoded.sections, doclens: Uint32Array.from(embeddings, (e) => e.rows) },
+    });
     if (replaced.length) this.meta.remove(replaced);
     this.store.collectGarbage(next);
   }
@@ -363,7 +421,8 @@ export abstract class BaseIndex implements MultiVectorIndex {
     const mask = new Uint8Array(this.alive.length);
     let count = 0;
     if (options.subset) {
-      if (!Array.isArray(options.subset)) throw new InvalidArgumentError("subset must be an array of document ids");
+      if (!Array.isArray(options.subset))
+        throw new InvalidArgumentError("subset must be an array of document ids");
       for (const id of options.subset) {
         const d = this.docnoOf.get(id);
         if (d !== undefined && !mask[d]) {
@@ -401,7 +460,8 @@ export abstract class BaseIndex implements MultiVectorIndex {
   async search(queries: Matrix[], options: SearchOptions = {}): Promise<SearchResult[][]> {
     this.checkOpen();
     const k = this.checkK(options.k);
-    if (!Array.isArray(queries)) throw new InvalidArgumentError("queries must be an array of matrices");
+    if (!Array.isArray(queries))
+      throw new InvalidArgumentError("queries must be an array of matrices");
     queries.forEach((q, i) => {
       checkMatrix(q, `queries[${i}]`, this.manifest.dim || undefined);
     });
@@ -419,37 +479,56 @@ export abstract class BaseIndex implements MultiVectorIndex {
     allowedCount: number,
   ): Promise<[number, number][][]> {
     const out: [number, number][][] = [];
-    for (const q of queries) out.push(q.rows === 0 ? [] : await this.searchOne(q, k, allowed, allowedCount));
+    for (const q of queries)
+      out.push(q.rows === 0 ? [] : await this.searchOne(q, k, allowed, allowedCount));
     return out;
   }
 
   /** BM25 keyword search over the text fields (FTS5), with the same filters. */
-  async keywordSearch(texts: string[], options: KeywordSearchOptions = {}): Promise<SearchResult[][]> {
+  async keywordSearch(
+    texts: string[],
+    options: KeywordSearchOptions = {},
+  ): Promise<SearchResult[][]> {
     this.checkOpen();
     const k = this.checkK(options.k);
     if (!Array.isArray(texts) || texts.some((t) => typeof t !== "string")) {
       throw new InvalidArgumentError("texts must be an array of strings");
     }
     const { mask } = this.allowedMask(options);
-    const ok = (d: number) => d < this.alive.length && this.alive[d] === 1 && (!mask || mask[d] === 1);
-    return texts.map((t) => this.meta.keyword(t, k, ok).map(([d, score]) => ({ id: this.idOf[d], score })));
+    const ok = (d: number) =>
+      d < this.alive.length && this.alive[d] === 1 && (!mask || mask[d] === 1);
+    return texts.map((t) =>
+      this.meta.keyword(t, k, ok).map(([d, score]) => ({ id: this.idOf[d], score })),
+    );
   }
 
   /** Vector + keyword search fused by relative scores (alpha) or reciprocal ranks. */
-  async hybridSearch(queries: Matrix[], texts: string[], options: HybridSearchOptions = {}): Promise<SearchResult[][]> {
+  async hybridSearch(
+    queries: Matrix[],
+    texts: string[],
+    options: HybridSearchOptions = {},
+  ): Promise<SearchResult[][]> {
     const k = this.checkK(options.k);
     if (!Array.isArray(texts) || texts.length !== queries.length) {
-      throw new InvalidArgumentError(`hybridSearch needs one text per query embedding, got ${texts?.length} texts for ${queries?.length} queries`);
+      throw new InvalidArgumentError(
+        `hybridSearch needs one text per query embedding, got ${texts?.length} texts for ${queries?.length} queries`,
+      );
     }
     const alpha = options.alpha ?? 0.5;
-    if (typeof alpha !== "number" || !(alpha >= 0 && alpha <= 1)) throw new InvalidArgumentError(`alpha must be in [0, 1], got ${alpha}`);
+    if (typeof alpha !== "number" || !(alpha >= 0 && alpha <= 1))
+      throw new InvalidArgumentError(`alpha must be in [0, 1], got ${alpha}`);
     const fusion = options.fusion ?? "rsf";
-    if (fusion !== "rsf" && fusion !== "rrf") throw new InvalidArgumentError(`fusion must be "rsf" or "rrf", got ${JSON.stringify(fusion)}`);
+    if (fusion !== "rsf" && fusion !== "rrf")
+      throw new InvalidArgumentError(
+        `fusion must be "rsf" or "rrf", got ${JSON.stringify(fusion)}`,
+      );
     const candidates = this.checkK(options.candidates ?? Math.max(4 * k, 50));
     const sub = { filter: options.filter, subset: options.subset, k: candidates };
     const vec = await this.search(queries, sub);
     const kw = await this.keywordSearch(texts, sub);
-    return vec.map((v, i) => (fusion === "rsf" ? fuseRsf(v, kw[i], alpha, k) : fuseRrf([v, kw[i]], options.rrfK ?? 60, k)));
+    return vec.map((v, i) =>
+      fusion === "rsf" ? fuseRsf(v, kw[i], alpha, k) : fuseRrf([v, kw[i]], options.rrfK ?? 60, k),
+    );
   }
 }
 
@@ -463,7 +542,9 @@ export class TopK {
   }
   /** The score a newcomer must beat. */
   get threshold(): number {
-    return this.docs.length < this.k ? Number.NEGATIVE_INFINITY : this.scores[this.scores.length - 1];
+    return this.docs.length < this.k
+      ? Number.NEGATIVE_INFINITY
+      : this.scores[this.scores.length - 1];
   }
   push(doc: number, score: number): void {
     if (this.docs.length >= this.k && score <= this.scores[this.scores.length - 1]) return;
@@ -473,7 +554,11 @@ export class TopK {
       this.scores.pop();
       i--;
     }
-    while (i > 0 && (this.scores[i - 1] < score || (this.scores[i - 1] === score && this.docs[i - 1] > doc))) i--;
+    while (
+      i > 0 &&
+      (this.scores[i - 1] < score || (this.scores[i - 1] === score && this.docs[i - 1] > doc))
+    )
+      i--;
     this.docs.splice(i, 0, doc);
     this.scores.splice(i, 0, score);
   }

@@ -69,7 +69,8 @@ export async function kmeans(
       perm[j] = t;
     }
     x = new Float32Array(keep * dim);
-    for (let i = 0; i < keep; i++) x.set(points.subarray(perm[i] * dim, perm[i] * dim + dim), i * dim);
+    for (let i = 0; i < keep; i++)
+      x.set(points.subarray(perm[i] * dim, perm[i] * dim + dim), i * dim);
     n = keep;
   }
   const kk = Math.min(k, n);
@@ -136,7 +137,7 @@ export function defaultNumCentroids(totalTokens: number): number {
 /**
  * Trains a codec on a sample of token embeddings [n, dim] drawn from a collection of
  * `totalTokens` tokens: 5% (at most 50,000) held out for the residual statistics, k-means on
- * the rest (or on everything when the sample is tiny).
+ * the rest (or on everything when the sample is tiny). Reorders `sample` in place.
  */
 export async function trainCodec(
   sample: Float32Array,
@@ -148,32 +149,34 @@ export async function trainCodec(
     throw new ConfigError(`nbits must be 1, 2, 4 or 8, got ${options.nbits}`);
   }
   if ((dim * options.nbits) % 8 !== 0) {
-    throw new ConfigError(`dim × nbits must be a multiple of 8 (dim ${dim}, nbits ${options.nbits})`);
+    throw new ConfigError(
+      `dim × nbits must be a multiple of 8 (dim ${dim}, nbits ${options.nbits})`,
+    );
   }
   const n = sample.length / dim;
   const rand = rng(options.seed ^ 0x5eed);
-  const order = Uint32Array.from({ length: n }, (_, i) => i);
+  // Shuffle rows in place (no copy: the sample is the largest buffer of a build).
+  const tmp = new Float32Array(dim);
   for (let i = n - 1; i > 0; i--) {
     const j = Math.floor(rand() * (i + 1));
-    const t = order[i];
-    order[i] = order[j];
-    order[j] = t;
+    if (i === j) continue;
+    tmp.set(sample.subarray(i * dim, i * dim + dim));
+    sample.copyWithin(i * dim, j * dim, j * dim + dim);
+    sample.set(tmp, j * dim);
   }
   const heldN = n >= 20 ? Math.min(Math.round(0.05 * n), 50_000) : 0;
   const trainN = n - heldN;
-  const train = new Float32Array(trainN * dim);
-  for (let i = 0; i < trainN; i++) train.set(sample.subarray(order[i] * dim, order[i] * dim + dim), i * dim);
-  const held = new Float32Array((heldN || n) * dim);
-  for (let i = 0; i < (heldN || n); i++) {
-    const src = heldN ? order[trainN + i] : order[i];
-    held.set(sample.subarray(src * dim, src * dim + dim), i * dim);
-  }
+  const train = sample.subarray(0, trainN * dim);
+  // Tiny samples: the residual statistics come from the training points themselves.
+  const held = heldN ? sample.subarray(trainN * dim) : sample;
   const k = Math.min(options.numCentroids ?? defaultNumCentroids(totalTokens), trainN);
-  const centroids = await kmeans(train, dim, k, {
-    iterations: options.kmeansIterations,
-    maxPointsPerCentroid: options.maxPointsPerCentroid,
-    seed: options.seed,
-  });
+  const centroids = roundToF16(
+    await kmeans(train, dim, k, {
+      iterations: options.kmeansIterations,
+      maxPointsPerCentroid: options.maxPointsPerCentroid,
+      seed: options.seed,
+    }),
+  );
   const hn = held.length / dim;
   const codes = await argmaxABt(held, hn, centroids, centroids.length / dim, dim);
   const residuals = new Float32Array(held.length);
@@ -282,9 +285,69 @@ export function decompress(
     const oo = i * dim;
     for (let p = 0; p < bytesPer; p++) {
       const b = packed[i * bytesPer + p] * perByte;
-      for (let q = 0; q < perByte; q++) out[oo + p * perByte + q] = centroids[co + p * perByte + q] + table[b + q];
+      for (let q = 0; q < perByte; q++)
+        out[oo + p * perByte + q] = centroids[co + p * perByte + q] + table[b + q];
     }
   }
   normalizeRows(out, dim);
   return out;
+}
+
+// Centroids are stored as IEEE half floats (as ColBERT does) and used at that precision
+// everywhere, so that the residuals computed at build time match the stored centroids.
+
+const f32 = new Float32Array(1);
+const u32 = new Uint32Array(f32.buffer);
+
+/** float32 → IEEE 754 half (round to nearest even). */
+export function toF16Bits(v: number): number {
+  f32[0] = v;
+  const x = u32[0];
+  const sign = (x >>> 16) & 0x8000;
+  let exp = ((x >>> 23) & 0xff) - 127 + 15;
+  let mant = x & 0x7fffff;
+  if (exp >= 31) return sign | 0x7c00; // overflow → inf (centroids are unit vectors: never)
+  if (exp <= 0) {
+    if (exp < -10) return sign;
+    mant |= 0x800000;
+    const shift = 14 - exp;
+    let h = mant >>> shift;
+    const rem = mant & ((1 << shift) - 1);
+    const half = 1 << (shift - 1);
+    if (rem > half || (rem === half && h & 1)) h++;
+    return sign | h;
+  }
+  let h = (exp << 10) | (mant >>> 13);
+  const rem = mant & 0x1fff;
+  if (rem > 0x1000 || (rem === 0x1000 && h & 1)) h++;
+  exp = 0;
+  return sign | h;
+}
+
+/** IEEE 754 half → float32. */
+export function fromF16Bits(h: number): number {
+  const sign = h & 0x8000 ? -1 : 1;
+  const exp = (h >>> 10) & 0x1f;
+  const mant = h & 0x3ff;
+  if (exp === 0) return sign * mant * 2 ** -24;
+  if (exp === 31) return mant ? Number.NaN : sign * Number.POSITIVE_INFINITY;
+  return sign * (1 + mant / 1024) * 2 ** (exp - 15);
+}
+
+export function encodeF16(x: Float32Array): Uint16Array {
+  const out = new Uint16Array(x.length);
+  for (let i = 0; i < x.length; i++) out[i] = toF16Bits(x[i]);
+  return out;
+}
+
+export function decodeF16(h: Uint16Array): Float32Array {
+  const out = new Float32Array(h.length);
+  for (let i = 0; i < h.length; i++) out[i] = fromF16Bits(h[i]);
+  return out;
+}
+
+/** Rounds every value to the nearest half float (in place). */
+export function roundToF16(x: Float32Array): Float32Array {
+  for (let i = 0; i < x.length; i++) x[i] = fromF16Bits(toF16Bits(x[i]));
+  return x;
 }

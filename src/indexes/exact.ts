@@ -50,7 +50,11 @@ export class Exact extends BaseIndex {
     return { data: data.subarray(s.start * dim, (s.start + s.len) * dim), rows: s.len, cols: dim };
   }
 
-  protected async searchOne(query: Matrix, k: number, allowed: Uint8Array | null): Promise<[number, number][]> {
+  protected async searchOne(
+    query: Matrix,
+    k: number,
+    allowed: Uint8Array | null,
+  ): Promise<[number, number][]> {
     const top = new TopK(k);
     for (let d = 0; d < this.alive.length; d++) {
       if (!this.alive[d] || (allowed && !allowed[d])) continue;

@@ -24,12 +24,18 @@ function minMax(list: SearchResult[]): Map<string, number> {
  * Example: vector [a: 10, b: 5], keyword [b: 3, c: 1], alpha 0.5 →
  * a = 0.5·1 + 0 = 0.5, b = 0.5·0 + 0.5·1 = 0.5, c = 0 → [a, b, c] (ties by id).
  */
-export function fuseRsf(vector: SearchResult[], keyword: SearchResult[], alpha: number, k: number): SearchResult[] {
+export function fuseRsf(
+  vector: SearchResult[],
+  keyword: SearchResult[],
+  alpha: number,
+  k: number,
+): SearchResult[] {
   const v = minMax(vector);
   const w = minMax(keyword);
   const ids = new Set([...v.keys(), ...w.keys()]);
   const out: SearchResult[] = [];
-  for (const id of ids) out.push({ id, score: alpha * (v.get(id) ?? 0) + (1 - alpha) * (w.get(id) ?? 0) });
+  for (const id of ids)
+    out.push({ id, score: alpha * (v.get(id) ?? 0) + (1 - alpha) * (w.get(id) ?? 0) });
   return out.sort(byScore).slice(0, k);
 }
 
@@ -42,5 +48,8 @@ export function fuseRrf(lists: SearchResult[][], rrfK: number, k: number): Searc
   for (const list of lists) {
     list.forEach((r, i) => acc.set(r.id, (acc.get(r.id) ?? 0) + 1 / (rrfK + i + 1)));
   }
-  return [...acc].map(([id, score]) => ({ id, score })).sort(byScore).slice(0, k);
+  return [...acc]
+    .map(([id, score]) => ({ id, score }))
+    .sort(byScore)
+    .slice(0, k);
 }

@@ -3,7 +3,12 @@ import { closeSync, fsyncSync, openSync, readFileSync, renameSync } from "node:f
 import { createRequire } from "node:module";
 import { maxSim } from "../scores/maxsim.js";
 import { fsyncDir } from "../util/atomic.js";
-import { ConfigError, FileFormatError, InvalidArgumentError, UnsupportedError } from "../util/errors.js";
+import {
+  ConfigError,
+  FileFormatError,
+  InvalidArgumentError,
+  UnsupportedError,
+} from "../util/errors.js";
 import type { Matrix } from "../util/matrix.js";
 import { BaseIndex, type BaseIndexOptions, type EncodedChunk, TopK } from "./base.js";
 import type { MetadataStore } from "./metadata.js";
@@ -12,7 +17,13 @@ import type { SearchOptions, SearchResult } from "./types.js";
 
 /** The subset of hnswlib-node's HierarchicalNSW used here (STYLE.md §7). */
 interface HnswLike {
-  initIndex(opts: { maxElements: number; m?: number; efConstruction?: number; randomSeed?: number; allowReplaceDeleted?: boolean }): void;
+  initIndex(opts: {
+    maxElements: number;
+    m?: number;
+    efConstruction?: number;
+    randomSeed?: number;
+    allowReplaceDeleted?: boolean;
+  }): void;
   readIndexSync(filename: string, allowReplaceDeleted?: boolean): void;
   writeIndexSync(filename: string): void;
   resizeIndex(n: number): void;
@@ -52,9 +63,15 @@ export interface HnswSearchOptions extends SearchOptions {
 
 function loadHnswlib(): new (space: string, dim: number) => HnswLike {
   try {
-    return (createRequire(import.meta.url)("hnswlib-node") as { HierarchicalNSW: new (s: string, d: number) => HnswLike }).HierarchicalNSW;
+    return (
+      createRequire(import.meta.url)("hnswlib-node") as {
+        HierarchicalNSW: new (s: string, d: number) => HnswLike;
+      }
+    ).HierarchicalNSW;
   } catch (err) {
-    throw new UnsupportedError(`the HNSW index needs the hnswlib-node package, which failed to load (${String(err)}); use PLAID or Exact`);
+    throw new UnsupportedError(
+      `the HNSW index needs the hnswlib-node package, which failed to load (${String(err)}); use PLAID or Exact`,
+    );
   }
 }
 
@@ -86,10 +103,13 @@ export class HNSW extends BaseIndex {
     for (const key of Object.keys(DEFAULT_HNSW_CONFIG) as (keyof HnswConfig)[]) {
       const v = options[key];
       if (v === undefined) continue;
-      if (!Number.isInteger(v) || v < (key === "seed" ? 0 : 1)) throw new ConfigError(`${key} must be a positive integer, got ${v}`);
+      if (!Number.isInteger(v) || v < (key === "seed" ? 0 : 1))
+        throw new ConfigError(`${key} must be a positive integer, got ${v}`);
       config[key] = v;
     }
-    const { store, manifest, meta } = BaseIndex.initDirectory(dir, HNSW.TYPE, options, { hnsw: config });
+    const { store, manifest, meta } = BaseIndex.initDirectory(dir, HNSW.TYPE, options, {
+      hnsw: config,
+    });
     return new HNSW(store, manifest, meta);
   }
 
@@ -104,10 +124,19 @@ export class HNSW extends BaseIndex {
       try {
         bytes = readFileSync(p);
       } catch (err) {
-        throw new FileFormatError(p, "is missing; the index is damaged (rebuild it)", { cause: err, missing: true });
+        throw new FileFormatError(p, "is missing; the index is damaged (rebuild it)", {
+          cause: err,
+          missing: true,
+        });
       }
-      if (bytes.length !== ref.bytes || (verify && createHash("sha256").update(bytes).digest("hex") !== ref.sha256)) {
-        throw new FileFormatError(p, "size or checksum does not match the manifest (corrupted); rebuild the index");
+      if (
+        bytes.length !== ref.bytes ||
+        (verify && createHash("sha256").update(bytes).digest("hex") !== ref.sha256)
+      ) {
+        throw new FileFormatError(
+          p,
+          "size or checksum does not match the manifest (corrupted); rebuild the index",
+        );
       }
       const Hnsw = loadHnswlib();
       const g = new Hnsw("ip", manifest.dim);
@@ -138,7 +167,8 @@ export class HNSW extends BaseIndex {
       this.graph = g;
     }
     const need = this.nextToken() + extra;
-    if (need > this.graph.getMaxElements()) this.graph.resizeIndex(Math.max(need, this.graph.getMaxElements() * 2));
+    if (need > this.graph.getMaxElements())
+      this.graph.resizeIndex(Math.max(need, this.graph.getMaxElements() * 2));
     return this.graph;
   }
 
@@ -168,7 +198,8 @@ export class HNSW extends BaseIndex {
       o += e.data.length;
     }
     const first = this.nextToken();
-    for (let t = 0; t < tokens; t++) g.addPoint(Array.from(data.subarray(t * dim, t * dim + dim)), first + t);
+    for (let t = 0; t < tokens; t++)
+      g.addPoint(Array.from(data.subarray(t * dim, t * dim + dim)), first + t);
     const graph = this.writeGraph();
     return {
       sections: { embeddings: data },
@@ -216,14 +247,23 @@ export class HNSW extends BaseIndex {
     return { data: data.subarray(s.start * dim, (s.start + s.len) * dim), rows: s.len, cols: dim };
   }
 
-  override async search(queries: Matrix[], options: HnswSearchOptions = {}): Promise<SearchResult[][]> {
+  override async search(
+    queries: Matrix[],
+    options: HnswSearchOptions = {},
+  ): Promise<SearchResult[][]> {
     const kt = options.kToken ?? this.config.kToken;
-    if (!Number.isInteger(kt) || kt < 1) throw new InvalidArgumentError(`kToken must be a positive integer, got ${kt}`);
+    if (!Number.isInteger(kt) || kt < 1)
+      throw new InvalidArgumentError(`kToken must be a positive integer, got ${kt}`);
     this.kToken = kt;
     return await super.search(queries, options);
   }
 
-  protected async searchOne(q: Matrix, k: number, allowed: Uint8Array | null, allowedCount: number): Promise<[number, number][]> {
+  protected async searchOne(
+    q: Matrix,
+    k: number,
+    allowed: Uint8Array | null,
+    allowedCount: number,
+  ): Promise<[number, number][]> {
     const cands = new Set<number>();
     if (allowed && allowedCount <= Math.max(this.kToken, k) * 4) {
       for (let d = 0; d < allowed.length; d++) if (allowed[d]) cands.add(d);

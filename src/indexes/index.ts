@@ -7,6 +7,7 @@ import { IndexDirectory } from "./store.js";
 
 export { BaseIndex, type BaseIndexOptions } from "./base.js";
 export { Exact, type ExactOptions } from "./exact.js";
+export { fuseRrf, fuseRsf } from "./fusion.js";
 export {
   DEFAULT_HNSW_CONFIG,
   HNSW,
@@ -24,7 +25,6 @@ export {
   type PlaidSearchOptions,
   type PlaidSearchParameters,
 } from "./plaid.js";
-export { fuseRrf, fuseRsf } from "./fusion.js";
 export { FORMAT_VERSION } from "./store.js";
 export type * from "./types.js";
 
@@ -33,12 +33,17 @@ export const INDEX_TYPES = ["plaid", "exact", "hnsw"] as const;
 export type IndexType = (typeof INDEX_TYPES)[number];
 
 /** Opens an index of whatever type the directory holds. */
-export async function openIndex(dir: string, options: { verifyChecksums?: boolean } = {}): Promise<PLAID | Exact | HNSW> {
+export async function openIndex(
+  dir: string,
+  options: { verifyChecksums?: boolean } = {},
+): Promise<PLAID | Exact | HNSW> {
   const type = new IndexDirectory(dir).readManifest().type;
   if (type === PLAID.TYPE) return PLAID.open(dir, options);
   if (type === Exact.TYPE) return Exact.open(dir, options);
   if (type === HNSW.TYPE) return HNSW.open(dir, options);
-  throw new IndexError(`${dir}: unknown index type ${JSON.stringify(type)}; expected one of plaid, exact, hnsw`);
+  throw new IndexError(
+    `${dir}: unknown index type ${JSON.stringify(type)}; expected one of plaid, exact, hnsw`,
+  );
 }
 
 /** Is this value one of our indexes (for the retriever)? */

@@ -108,10 +108,7 @@ function gemmModel(argmax: boolean): Uint8Array {
   const nodes = [fieldBytes(1, node("Gemm", gemmInputs, ["Y"], [attrInt("transB", 1)]))];
   if (argmax) {
     nodes.push(
-      fieldBytes(
-        1,
-        node("ArgMax", ["Y"], ["I"], [attrInt("axis", 1), attrInt("keepdims", 0)]),
-      ),
+      fieldBytes(1, node("ArgMax", ["Y"], ["I"], [attrInt("axis", 1), attrInt("keepdims", 0)])),
     );
   }
   const graph = [
@@ -239,7 +236,10 @@ export async function gemmABt(
   }
   const o = loadOrt()!;
   const s = await session(false);
-  const res = await s.run({ A: new o.Tensor("float32", a, [m, d]), B: new o.Tensor("float32", b, [n, d]) });
+  const res = await s.run({
+    A: new o.Tensor("float32", a, [m, d]),
+    B: new o.Tensor("float32", b, [n, d]),
+  });
   return res.Y.data as Float32Array;
 }
 

@@ -135,9 +135,23 @@ export function validateFilterSql(sql: string, columns: ReadonlySet<string>): nu
     } else if (sql.startsWith("--", i) || sql.startsWith("/*", i)) {
       fail("comments are not allowed");
     } else {
-      const op = ["<=", ">=", "<>", "!=", "==", "||", "=", "<", ">", "+", "-", "*", "/", "%", ","].find(
-        (o) => sql.startsWith(o, i),
-      );
+      const op = [
+        "<=",
+        ">=",
+        "<>",
+        "!=",
+        "==",
+        "||",
+        "=",
+        "<",
+        ">",
+        "+",
+        "-",
+        "*",
+        "/",
+        "%",
+        ",",
+      ].find((o) => sql.startsWith(o, i));
       if (!op) fail(`character ${JSON.stringify(c)} is not allowed`);
       i += op!.length;
     }
@@ -147,7 +161,8 @@ export function validateFilterSql(sql: string, columns: ReadonlySet<string>): nu
 }
 
 function bindValue(v: unknown, where: string): unknown {
-  if (v === null || typeof v === "number" || typeof v === "string" || typeof v === "bigint") return v;
+  if (v === null || typeof v === "number" || typeof v === "string" || typeof v === "bigint")
+    return v;
   if (typeof v === "boolean") return v ? 1 : 0;
   throw new InvalidArgumentError(
     `${where} is ${typeof v}; filter parameters must be numbers, strings, booleans or null`,
@@ -285,20 +300,30 @@ export class MetadataStore {
     try {
       st = this.db.prepare(`SELECT _docno FROM docs WHERE (${filter.sql})`);
     } catch (err) {
-      throw new InvalidArgumentError(`filter.sql ${JSON.stringify(filter.sql)} is not valid SQL: ${String(err)}`);
+      throw new InvalidArgumentError(
+        `filter.sql ${JSON.stringify(filter.sql)} is not valid SQL: ${String(err)}`,
+      );
     }
     if (!st.reader) throw new InvalidArgumentError("filter.sql must be a read-only condition");
     return (st.all(...params) as { _docno: number }[]).map((r) => r._docno);
   }
 
   /** BM25 keyword search: [docno, score] with higher = better, at most `limit`. */
-  keyword(text: string, limit: number, allowed: ((docno: number) => boolean) | null): [number, number][] {
+  keyword(
+    text: string,
+    limit: number,
+    allowed: ((docno: number) => boolean) | null,
+  ): [number, number][] {
     const q = ftsQuery(text);
     if (!q) return [];
     const out: [number, number][] = [];
-    const st = this.db.prepare("SELECT rowid AS d, bm25(fts) AS s FROM fts WHERE fts MATCH ? ORDER BY s");
+    const st = this.db.prepare(
+      "SELECT rowid AS d, bm25(fts) AS s FROM fts WHERE fts MATCH ? ORDER BY s",
+    );
     // Iterate (not LIMIT) so that filtered-out rows do not eat the budget.
-    for (const r of (st as unknown as { iterate(...p: unknown[]): Iterable<{ d: number; s: number }> }).iterate(q)) {
+    for (const r of (
+      st as unknown as { iterate(...p: unknown[]): Iterable<{ d: number; s: number }> }
+    ).iterate(q)) {
       if (allowed && !allowed(r.d)) continue;
       out.push([r.d, -r.s]);
       if (out.length >= limit) break;

@@ -2,18 +2,21 @@ import { ConfigError, IndexError, InvalidArgumentError } from "../util/errors.js
 import type { Matrix } from "../util/matrix.js";
 import { BaseIndex, type BaseIndexOptions, type EncodedChunk } from "./base.js";
 import {
-  type Codec,
   byteWeightTable,
+  type Codec,
+  decodeF16,
   defaultNumCentroids,
+  encodeF16,
   kmeans,
   numCentroids,
   quantizeResiduals,
+  roundToF16,
   trainCodec,
 } from "./codec.js";
 import { argmaxABt, gemmABt } from "./kernels.js";
 import type { MetadataStore } from "./metadata.js";
-import type { ChunkRef, IndexDirectory, Manifest } from "./store.js";
 import { type SpillReader, spillDocuments } from "./spill.js";
+import type { ChunkRef, IndexDirectory, Manifest } from "./store.js";
 import type { DocumentInput, SearchOptions } from "./types.js";
 
 /** How a PLAID index is built (fast-plaid's defaults). Stored in the manifest. */
@@ -79,7 +82,8 @@ export interface PlaidDrift {
 }
 
 function checkConfig(c: PlaidConfig): void {
-  if (![1, 2, 4, 8].includes(c.nbits)) throw new ConfigError(`nbits must be 1, 2, 4 or 8, got ${c.nbits}`);
+  if (![1, 2, 4, 8].includes(c.nbits))
+    throw new ConfigError(`nbits must be 1, 2, 4 or 8, got ${c.nbits}`);
   const ints: [string, number, number][] = [
     ["kmeansIterations", c.kmeansIterations, 1],
     ["maxPointsPerCentroid", c.maxPointsPerCentroid, 1],
@@ -87,7 +91,8 @@ function checkConfig(c: PlaidConfig): void {
     ["chunkTokens", c.chunkTokens, 1],
   ];
   for (const [name, v, min] of ints) {
-    if (!Number.isInteger(v) || v < min) throw new ConfigError(`${name} must be an integer >= ${min}, got ${v}`);
+    if (!Number.isInteger(v) || v < min)
+      throw new ConfigError(`${name} must be an integer >= ${min}, got ${v}`);
   }
   if (c.numCentroids !== null && (!Number.isInteger(c.numCentroids) || c.numCentroids < 1)) {
     throw new ConfigError(`numCentroids must be a positive integer or null, got ${c.numCentroids}`);
@@ -96,7 +101,8 @@ function checkConfig(c: PlaidConfig): void {
 
 function checkSearch(p: PlaidSearchParameters): void {
   for (const [name, v] of Object.entries(p)) {
-    if (!Number.isInteger(v) || (v as number) < 1) throw new InvalidArgumentError(`${name} must be a positive integer, got ${v}`);
+    if (!Number.isInteger(v) || (v as number) < 1)
+      throw new InvalidArgumentError(`${name} must be a positive integer, got ${v}`);
   }
 }
 
@@ -123,23 +129,35 @@ export class PLAID extends BaseIndex {
   private buildMode = false;
   private stamp = new Int32Array(0);
   private stampValue = 0;
+  /** Distinct centroids of each document (for approximate scores): uniq[uStart[d] …]. */
+  private uniq = new Uint32Array(0);
+  private uniqUsed = 0;
+  private uStart = new Int32Array(0);
+  private uLen = new Int32Array(0);
 
   private constructor(store: IndexDirectory, manifest: Manifest, meta: MetadataStore) {
     super(store, manifest, meta);
     const c = manifest.config;
     this.config = { ...DEFAULT_PLAID_CONFIG, ...(c.plaid as Partial<PlaidConfig>) };
-    this.searchDefaults = { ...DEFAULT_PLAID_SEARCH, ...(c.search as Partial<PlaidSearchParameters>) };
+    this.searchDefaults = {
+      ...DEFAULT_PLAID_SEARCH,
+      ...(c.search as Partial<PlaidSearchParameters>),
+    };
   }
 
   static async create(dir: string, options: PlaidOptions = {}): Promise<PLAID> {
     const config: PlaidConfig = { ...DEFAULT_PLAID_CONFIG };
     for (const key of Object.keys(DEFAULT_PLAID_CONFIG) as (keyof PlaidConfig)[]) {
-      if (options[key] !== undefined) (config as unknown as Record<string, unknown>)[key] = options[key];
+      if (options[key] !== undefined)
+        (config as unknown as Record<string, unknown>)[key] = options[key];
     }
     checkConfig(config);
     const search = { ...DEFAULT_PLAID_SEARCH, ...options.search };
     checkSearch(search);
-    const { store, manifest, meta } = BaseIndex.initDirectory(dir, PLAID.TYPE, options, { plaid: config, search });
+    const { store, manifest, meta } = BaseIndex.initDirectory(dir, PLAID.TYPE, options, {
+      plaid: config,
+      search,
+    });
     return new PLAID(store, manifest, meta);
   }
 
@@ -211,12 +229,21 @@ export class PLAID extends BaseIndex {
       dim: h.dim,
       nbits: h.nbits,
       clusterThreshold: h.clusterThreshold,
-      centroids: c.sections.centroids as Float32Array,
+      centroids:
+        c.sections.centroids instanceof Uint16Array
+          ? decodeF16(c.sections.centroids)
+          : (c.sections.centroids as Float32Array),
       bucketCutoffs: c.sections.bucketCutoffs as Float32Array,
       bucketWeights: c.sections.bucketWeights as Float32Array,
     };
-    if (!codec.centroids || codec.centroids.length % codec.dim !== 0 || codec.bucketWeights?.length !== 2 ** codec.nbits) {
-      throw new IndexError(`${index.store.path(ref.file)}: codec sections do not match nbits ${codec.nbits} / dim ${codec.dim}`);
+    if (
+      !codec.centroids ||
+      codec.centroids.length % codec.dim !== 0 ||
+      codec.bucketWeights?.length !== 2 ** codec.nbits
+    ) {
+      throw new IndexError(
+        `${index.store.path(ref.file)}: codec sections do not match nbits ${codec.nbits} / dim ${codec.dim}`,
+      );
     }
     return codec;
   }
@@ -270,7 +297,8 @@ export class PLAID extends BaseIndex {
     if (!codec) {
       // First add to an empty index: train on this batch (sampled to the memory bound).
       const cfg = this.config;
-      const sample = tokens > cfg.buildMemoryTokens ? x.subarray(0, cfg.buildMemoryTokens * dim) : x;
+      // A copy: training reorders its sample, and x is encoded below.
+      const sample = x.slice(0, Math.min(tokens, cfg.buildMemoryTokens) * dim);
       codec = await trainCodec(sample, dim, tokens, {
         nbits: cfg.nbits,
         numCentroids: cfg.numCentroids ?? undefined,
@@ -285,7 +313,10 @@ export class PLAID extends BaseIndex {
       state.tokensAddedAfterTraining = 0;
       state.outlierTokens = 0;
     }
-    if (codec.dim !== dim) throw new IndexError(`codec dimension ${codec.dim} does not match the index dimension ${dim}`);
+    if (codec.dim !== dim)
+      throw new IndexError(
+        `codec dimension ${codec.dim} does not match the index dimension ${dim}`,
+      );
     let k = numCentroids(codec);
     let codes = await argmaxABt(x, tokens, codec.centroids, k, dim);
     let { packed, sqNorms } = quantizeResiduals(codec, x, codes);
@@ -299,11 +330,13 @@ export class PLAID extends BaseIndex {
       if (outliers.length > 0) {
         const pts = new Float32Array(outliers.length * dim);
         outliers.forEach((t, i) => pts.set(x.subarray(t * dim, t * dim + dim), i * dim));
-        const extra = await kmeans(pts, dim, Math.ceil(outliers.length / this.config.maxPointsPerCentroid), {
-          iterations: this.config.kmeansIterations,
-          maxPointsPerCentroid: this.config.maxPointsPerCentroid,
-          seed: this.config.seed + (this.manifest.generation + 1),
-        });
+        const extra = roundToF16(
+          await kmeans(pts, dim, Math.ceil(outliers.length / this.config.maxPointsPerCentroid), {
+            iterations: this.config.kmeansIterations,
+            maxPointsPerCentroid: this.config.maxPointsPerCentroid,
+            seed: this.config.seed + (this.manifest.generation + 1),
+          }),
+        );
         const centroids = new Float32Array(codec.centroids.length + extra.length);
         centroids.set(codec.centroids);
         centroids.set(extra, codec.centroids.length);
@@ -315,7 +348,10 @@ export class PLAID extends BaseIndex {
       }
     }
     const out: EncodedChunk = {
-      sections: { codes: k <= 65_536 ? Uint16Array.from(codes) : Uint32Array.from(codes), residuals: packed },
+      sections: {
+        codes: k <= 65_536 ? Uint16Array.from(codes) : Uint32Array.from(codes),
+        residuals: packed,
+      },
       state,
     };
     if (codecChanged) {
@@ -323,7 +359,11 @@ export class PLAID extends BaseIndex {
         codec: this.store.writeFile(
           `codec-${this.manifest.generation + 1}`,
           { nbits: codec.nbits, dim: codec.dim, clusterThreshold: codec.clusterThreshold },
-          { centroids: codec.centroids, bucketCutoffs: codec.bucketCutoffs, bucketWeights: codec.bucketWeights },
+          {
+            centroids: encodeF16(codec.centroids),
+            bucketCutoffs: codec.bucketCutoffs,
+            bucketWeights: codec.bucketWeights,
+          },
         ),
       };
       this.pendingCodec = codec;
@@ -340,14 +380,17 @@ export class PLAID extends BaseIndex {
 
   protected onChunkAttached(ci: number, ref: ChunkRef): void {
     const codec = this.codec;
-    if (!codec) throw new IndexError(`${this.store.dir}: chunk ${ref.file} has no codec in the manifest`);
+    if (!codec)
+      throw new IndexError(`${this.store.dir}: chunk ${ref.file} has no codec in the manifest`);
     const dim = codec.dim;
     const sec = this.chunks[ci].sections;
     const codes = sec.codes as Uint16Array | Uint32Array;
     const res = sec.residuals as Uint8Array;
     const bytesPer = (dim * codec.nbits) / 8;
     if (!codes || !res || codes.length !== ref.tokens || res.length !== ref.tokens * bytesPer) {
-      throw new IndexError(`${this.store.path(ref.file)}: codes/residuals do not hold ${ref.tokens} tokens`);
+      throw new IndexError(
+        `${this.store.path(ref.file)}: codes/residuals do not hold ${ref.tokens} tokens`,
+      );
     }
     const k = numCentroids(codec);
     const inv = new Float32Array(ref.tokens);
@@ -356,7 +399,10 @@ export class PLAID extends BaseIndex {
     const cen = codec.centroids;
     for (let t = 0; t < ref.tokens; t++) {
       const c = codes[t];
-      if (c >= k) throw new IndexError(`${this.store.path(ref.file)}: token ${t} has centroid ${c} but the codec has ${k}`);
+      if (c >= k)
+        throw new IndexError(
+          `${this.store.path(ref.file)}: token ${t} has centroid ${c} but the codec has ${k}`,
+        );
       const co = c * dim;
       let s = 0;
       for (let p = 0; p < bytesPer; p++) {
@@ -370,22 +416,43 @@ export class PLAID extends BaseIndex {
     }
     this.invNorms[ci] = inv;
     const seen = new Int32Array(k).fill(-1);
+    const lastDoc = ref.firstDocno + ref.docs;
+    if (this.uStart.length < lastDoc) {
+      const size = Math.max(lastDoc, this.uStart.length * 2);
+      const s0 = new Int32Array(size);
+      s0.set(this.uStart);
+      const l0 = new Int32Array(size);
+      l0.set(this.uLen);
+      this.uStart = s0;
+      this.uLen = l0;
+    }
+    if (this.uniq.length < this.uniqUsed + ref.tokens) {
+      const u = new Uint32Array(Math.max(this.uniqUsed + ref.tokens, this.uniq.length * 2));
+      u.set(this.uniq.subarray(0, this.uniqUsed));
+      this.uniq = u;
+    }
     for (let i = 0; i < ref.docs; i++) {
       const d = ref.firstDocno + i;
       const slot = this.slots[d];
+      this.uStart[d] = this.uniqUsed;
       for (let t = slot.start; t < slot.start + slot.len; t++) {
         const c = codes[t];
         if (seen[c] !== d) {
           seen[c] = d;
           this.ivf[c].push(d);
+          this.uniq[this.uniqUsed++] = c;
         }
       }
+      this.uLen[d] = this.uniqUsed - this.uStart[d];
     }
   }
 
   // ---- search ----
 
-  override async search(queries: Matrix[], options: PlaidSearchOptions = {}): Promise<import("./types.js").SearchResult[][]> {
+  override async search(
+    queries: Matrix[],
+    options: PlaidSearchOptions = {},
+  ): Promise<import("./types.js").SearchResult[][]> {
     const params = {
       nIvfProbe: options.nIvfProbe ?? this.searchDefaults.nIvfProbe,
       nFullScores: options.nFullScores ?? this.searchDefaults.nFullScores,
@@ -423,10 +490,19 @@ export class PLAID extends BaseIndex {
         qcat.set(q.data, o);
         o += q.data.length;
       }
-      const scores = tot > 0 ? await gemmABt(codec.centroids, K, qcat, tot, dim) : new Float32Array(0);
+      // Both layouts: [K, tokens] for the approximate scores (a centroid's scores for one
+      // query are contiguous) and [tokens, K] for probing (a token's scores are contiguous).
+      const scores =
+        tot > 0 ? await gemmABt(codec.centroids, K, qcat, tot, dim) : new Float32Array(0);
+      this.tokenScores =
+        tot > 0 ? await gemmABt(qcat, tot, codec.centroids, K, dim) : new Float32Array(0);
       let off = 0;
       for (const q of group) {
-        out.push(q.rows === 0 ? [] : this.searchWithScores(q, scores, tot, off, k, allowed, allowedCount, params));
+        out.push(
+          q.rows === 0
+            ? []
+            : await this.searchWithScores(q, scores, tot, off, k, allowed, allowedCount, params),
+        );
         off += q.rows;
       }
     }
@@ -434,7 +510,7 @@ export class PLAID extends BaseIndex {
   }
 
   /** One query, given its centroid scores S[c·stride + off + i]. */
-  private searchWithScores(
+  private async searchWithScores(
     q: Matrix,
     S: Float32Array,
     stride: number,
@@ -443,136 +519,200 @@ export class PLAID extends BaseIndex {
     allowed: Uint8Array | null,
     allowedCount: number,
     params: PlaidSearchParameters,
-  ): [number, number][] {
+  ): Promise<[number, number][]> {
     const codec = this.codec!;
     const nq = q.rows;
     const K = numCentroids(codec);
     const n = this.alive.length;
-    if (this.stamp.length < n) this.stamp = new Int32Array(Math.max(n, this.stamp.length * 2));
-    const stamp = this.stamp;
-    const mark = ++this.stampValue;
-    let cands: number[] = [];
+    // fast-plaid keeps the best nFullScores by approximate score, then decompresses the best
+    // quarter of those: that is the best M by approximate score.
+    const M = Math.max(Math.floor(params.nFullScores / 4), k);
+    let best: Int32Array;
     if (allowed && allowedCount <= params.nFullScores) {
       // A small filtered set: score all of it (probing would miss filtered documents).
+      const cands: number[] = [];
       for (let d = 0; d < n; d++) if (allowed[d]) cands.push(d);
+      best = this.topApprox(cands, S, stride, off, nq, M);
     } else {
-      // 1. top nIvfProbe centroids per query token.
-      const probe = Math.min(params.nIvfProbe, K);
-      const cells = new Set<number>();
-      const bestC = new Int32Array(probe);
-      const bestS = new Float32Array(probe);
-      for (let i = 0; i < nq; i++) {
-        let filled = 0;
-        for (let c = 0; c < K; c++) {
-          const v = S[c * stride + off + i];
-          if (filled < probe || v > bestS[filled - 1]) {
-            let j = filled < probe ? filled++ : filled - 1;
-            while (j > 0 && bestS[j - 1] < v) {
-              bestS[j] = bestS[j - 1];
-              bestC[j] = bestC[j - 1];
-              j--;
-            }
-            bestS[j] = v;
-            bestC[j] = c;
-          }
-        }
-        for (let j = 0; j < filled; j++) cells.add(bestC[j]);
-      }
-      // 2. candidates: documents in the probed cells.
-      for (const c of cells) {
-        for (const d of this.ivf[c]) {
-          if (stamp[d] === mark || !this.alive[d] || (allowed && !allowed[d])) continue;
-          stamp[d] = mark;
-          cands.push(d);
-        }
-      }
+      best = this.probeAndApprox(S, stride, off, nq, K, M, params.nIvfProbe, allowed);
     }
-    // 3. approximate scores: Σ_i max over the document's centroids of S[c, i].
-    const approx = new Float32Array(cands.length);
+    return this.exactScores(q, best, S, stride, off, k);
+  }
+
+  /** Full approximate scores of `cands`, the best M (ties: lower docno). */
+  private topApprox(
+    cands: number[],
+    S: Float32Array,
+    stride: number,
+    off: number,
+    nq: number,
+    M: number,
+  ): Int32Array {
+    const heap = new MinHeap(M);
     const mx = new Float32Array(nq);
-    for (let ci = 0; ci < cands.length; ci++) {
-      const slot = this.slots[cands[ci]];
-      const codes = this.chunks[slot.chunk].sections.codes as Uint16Array;
-      mx.fill(Number.NEGATIVE_INFINITY);
-      for (let t = slot.start, e = slot.start + slot.len; t < e; t++) {
-        const base = codes[t] * stride + off;
-        for (let i = 0; i < nq; i++) {
-          const v = S[base + i];
-          if (v > mx[i]) mx[i] = v;
+    for (const d of cands) {
+      heap.push(d, this.approx(d, S, stride, off, nq, mx));
+    }
+    return heap.sortedDocs();
+  }
+
+  /** Σ_i max over the document's (distinct) centroids c of S[c, i]. */
+  private approx(
+    d: number,
+    S: Float32Array,
+    stride: number,
+    off: number,
+    nq: number,
+    mx: Float32Array,
+  ): number {
+    return approxKernel(S, stride, off, nq, this.uniq, this.uStart[d], this.uLen[d], mx);
+  }
+
+  /**
+   * Probing plus the exact best M by approximate score, without scoring every candidate:
+   * the cells probed give every candidate a lower bound m_i(d) = max over its probed cells of
+   * S[c, i]; a cell that token i did not probe scores at most θ_i (its nIvfProbe-th best), so
+   * approx(d) <= Σ_i max(m_i(d), θ_i). Candidates are scored in decreasing order of that
+   * bound until the M-th best score beats the next bound: the same M documents as scoring
+   * all of them (fast-plaid), for a fraction of the work.
+   */
+  private probeAndApprox(
+    S: Float32Array,
+    stride: number,
+    off: number,
+    nq: number,
+    K: number,
+    M: number,
+    nIvfProbe: number,
+    allowed: Uint8Array | null,
+  ): Int32Array {
+    const probe = Math.min(nIvfProbe, K);
+    const cells = new Set<number>();
+    const theta = new Float32Array(nq);
+    const bestC = new Int32Array(probe);
+    const bestS = new Float32Array(probe);
+    for (let i = 0; i < nq; i++) {
+      const filled = topCells(this.tokenScores, (off + i) * K, K, probe, bestC, bestS);
+      for (let j = 0; j < filled; j++) cells.add(bestC[j]);
+      theta[i] = filled === probe && probe < K ? bestS[filled - 1] : Number.NEGATIVE_INFINITY;
+    }
+    const n = this.alive.length;
+    if (this.candIndex.length < n)
+      this.candIndex = new Int32Array(Math.max(n, this.candIndex.length * 2));
+    const candIndex = this.candIndex;
+    const stampValue = ++this.stampValue;
+    if (this.stamp.length < n) this.stamp = new Int32Array(Math.max(n, this.stamp.length * 2));
+    const stamp = this.stamp;
+    const cands: number[] = [];
+    let lower = this.lowerBuffer;
+    for (const c of cells) {
+      const list = this.ivf[c];
+      const so = c * stride + off;
+      for (let li = 0; li < list.length; li++) {
+        const d = list[li];
+        if (!this.alive[d] || (allowed && !allowed[d])) continue;
+        let idx: number;
+        if (stamp[d] !== stampValue) {
+          stamp[d] = stampValue;
+          idx = cands.length;
+          candIndex[d] = idx;
+          cands.push(d);
+          if (lower.length < (idx + 1) * nq) {
+            const grown = new Float32Array(Math.max((idx + 1) * nq, lower.length * 2));
+            grown.set(lower);
+            lower = grown;
+          }
+          for (let i = 0; i < nq; i++) lower[idx * nq + i] = S[so + i];
+        } else {
+          idx = candIndex[d];
+          const lo = idx * nq;
+          for (let i = 0; i < nq; i++) if (S[so + i] > lower[lo + i]) lower[lo + i] = S[so + i];
         }
       }
-      let s = 0;
-      for (let i = 0; i < nq; i++) s += mx[i];
-      approx[ci] = s;
     }
-    // 4. keep nFullScores, then the best quarter (at least k) for exact scoring.
-    const nDecompress = Math.max(Math.floor(params.nFullScores / 4), k);
-    if (cands.length > nDecompress) {
-      const order = Array.from(cands.keys()).sort((a, b) => approx[b] - approx[a] || cands[a] - cands[b]);
-      cands = order.slice(0, nDecompress).map((i) => cands[i]);
+    this.lowerBuffer = lower;
+    if (cands.length <= M) return Int32Array.from(cands).sort();
+    const upper = new Float32Array(cands.length);
+    for (let idx = 0; idx < cands.length; idx++) {
+      let u = 0;
+      const lo = idx * nq;
+      for (let i = 0; i < nq; i++) u += lower[lo + i] > theta[i] ? lower[lo + i] : theta[i];
+      upper[idx] = u;
     }
-    // 5. exact MaxSim on decompressed tokens, via per-query lookup tables:
-    //    q_i · (c + r) = S[c, i] + Σ_p LUT[p][byte_p][i], times 1/|c + r|.
-    const lut = this.queryLut(q);
-    const bytesPer = (codec.dim * codec.nbits) / 8;
-    const acc = new Float32Array(nq);
-    const scored: [number, number][] = [];
-    for (const d of cands) {
+    const order = Array.from(cands.keys()).sort((a, b) => upper[b] - upper[a]);
+    const heap = new MinHeap(M);
+    const mx = new Float32Array(nq);
+    for (const idx of order) {
+      if (heap.full && upper[idx] < heap.min) break;
+      heap.push(cands[idx], this.approx(cands[idx], S, stride, off, nq, mx));
+    }
+    return heap.sortedDocs();
+  }
+
+  private candIndex = new Int32Array(0);
+  /** Query-token × centroid scores of the current query group, [tokens, K]. */
+  private tokenScores: Float32Array = new Float32Array(0);
+  private lowerBuffer = new Float32Array(0);
+
+  /**
+   * Exact MaxSim of the query against decompressed documents: tokens are decompressed
+   * (normalise(centroid + residual weights)) into one block and scored with one matrix
+   * product Q·Dᵀ, then reduced per document.
+   */
+  private async exactScores(
+    q: Matrix,
+    docs: Int32Array,
+    _S: Float32Array,
+    _stride: number,
+    _off: number,
+    k: number,
+  ): Promise<[number, number][]> {
+    const codec = this.codec!;
+    const dim = codec.dim;
+    const nq = q.rows;
+    let toks = 0;
+    for (const d of docs) toks += this.slots[d].len;
+    if (toks === 0) return [];
+    const D = new Float32Array(toks * dim);
+    const bytesPer = (dim * codec.nbits) / 8;
+    const perByte = 8 / codec.nbits;
+    let o = 0;
+    for (const d of docs) {
       const slot = this.slots[d];
       const sec = this.chunks[slot.chunk].sections;
-      const codes = sec.codes as Uint16Array;
-      const res = sec.residuals as Uint8Array;
-      const inv = this.invNorms[slot.chunk];
-      mx.fill(Number.NEGATIVE_INFINITY);
-      for (let t = slot.start, e = slot.start + slot.len; t < e; t++) {
-        const base = codes[t] * stride + off;
-        for (let i = 0; i < nq; i++) acc[i] = S[base + i];
-        const ro = t * bytesPer;
-        for (let p = 0; p < bytesPer; p++) {
-          const lo = (p * 256 + res[ro + p]) * nq;
-          for (let i = 0; i < nq; i++) acc[i] += lut[lo + i];
-        }
-        const w = inv[t];
-        for (let i = 0; i < nq; i++) {
-          const v = acc[i] * w;
-          if (v > mx[i]) mx[i] = v;
-        }
-      }
+      decompressInto(
+        sec.codes as Uint16Array,
+        sec.residuals as Uint8Array,
+        this.invNorms[slot.chunk],
+        slot.start,
+        slot.len,
+        codec.centroids,
+        this.table,
+        dim,
+        bytesPer,
+        perByte,
+        D,
+        o,
+      );
+      o += slot.len * dim;
+    }
+    const Y = await gemmABt(q.data, nq, D, toks, dim); // [nq, toks]
+    const scored: [number, number][] = [];
+    let t0 = 0;
+    for (const d of docs) {
+      const len = this.slots[d].len;
       let s = 0;
-      for (let i = 0; i < nq; i++) s += mx[i];
+      for (let i = 0; i < nq; i++) {
+        const row = i * toks + t0;
+        let mx = Y[row];
+        for (let t = 1; t < len; t++) if (Y[row + t] > mx) mx = Y[row + t];
+        s += mx;
+      }
       scored.push([d, s]);
+      t0 += len;
     }
     scored.sort((a, b) => b[1] - a[1] || a[0] - b[0]);
     return scored.slice(0, k);
-  }
-
-  private lutBuffer = new Float32Array(0);
-
-  /** LUT[p][v][i] = Σ over the dims packed in byte position p of q_i[dim] · weight(v, dim). */
-  private queryLut(q: Matrix): Float32Array {
-    const codec = this.codec!;
-    const nq = q.rows;
-    const dim = codec.dim;
-    const perByte = 8 / codec.nbits;
-    const bytesPer = dim / perByte;
-    const size = bytesPer * 256 * nq;
-    if (this.lutBuffer.length < size) this.lutBuffer = new Float32Array(size);
-    const lut = this.lutBuffer;
-    const table = this.table;
-    const qd = q.data;
-    for (let p = 0; p < bytesPer; p++) {
-      for (let v = 0; v < 256; v++) {
-        const o = (p * 256 + v) * nq;
-        const tb = v * perByte;
-        for (let i = 0; i < nq; i++) {
-          let s = 0;
-          const qo = i * dim + p * perByte;
-          for (let j = 0; j < perByte; j++) s += qd[qo + j] * table[tb + j];
-          lut[o + i] = s;
-        }
-      }
-    }
-    return lut;
   }
 
   /** Decompressed embedding of a live document (normalised tokens). */
@@ -584,14 +724,19 @@ export class PLAID extends BaseIndex {
     const codec = this.codec;
     const bytesPer = (codec.dim * codec.nbits) / 8;
     const codes = (sec.codes as Uint16Array).subarray(slot.start, slot.start + slot.len);
-    const res = (sec.residuals as Uint8Array).subarray(slot.start * bytesPer, (slot.start + slot.len) * bytesPer);
+    const res = (sec.residuals as Uint8Array).subarray(
+      slot.start * bytesPer,
+      (slot.start + slot.len) * bytesPer,
+    );
     const perByte = 8 / codec.nbits;
     const data = new Float32Array(slot.len * codec.dim);
     for (let t = 0; t < slot.len; t++) {
       const co = codes[t] * codec.dim;
       for (let p = 0; p < bytesPer; p++) {
         const b = res[t * bytesPer + p] * perByte;
-        for (let j = 0; j < perByte; j++) data[t * codec.dim + p * perByte + j] = codec.centroids[co + p * perByte + j] + this.table[b + j];
+        for (let j = 0; j < perByte; j++)
+          data[t * codec.dim + p * perByte + j] =
+            codec.centroids[co + p * perByte + j] + this.table[b + j];
       }
       const w = this.invNorms[slot.chunk][slot.start + t];
       for (let j = 0; j < codec.dim; j++) data[t * codec.dim + j] *= w;
@@ -601,3 +746,147 @@ export class PLAID extends BaseIndex {
 }
 
 export { defaultNumCentroids };
+
+/** Σ_i max over codes[start .. start+len) of S[code·stride + off + i]. */
+function approxKernel(
+  S: Float32Array,
+  stride: number,
+  off: number,
+  nq: number,
+  codes: Uint32Array,
+  start: number,
+  len: number,
+  mx: Float32Array,
+): number {
+  mx.fill(Number.NEGATIVE_INFINITY);
+  for (let t = start, e = start + len; t < e; t++) {
+    const base = codes[t] * stride + off;
+    for (let i = 0; i < nq; i++) {
+      const v = S[base + i];
+      if (v > mx[i]) mx[i] = v;
+    }
+  }
+  let s = 0;
+  for (let i = 0; i < nq; i++) s += mx[i];
+  return s;
+}
+
+/** The `probe` best centroids for one query token (row T[o .. o+K)), best first. */
+function topCells(
+  T: Float32Array,
+  o: number,
+  K: number,
+  probe: number,
+  bestC: Int32Array,
+  bestS: Float32Array,
+): number {
+  let filled = 0;
+  for (let c = 0; c < K; c++) {
+    const v = T[o + c];
+    if (filled < probe || v > bestS[filled - 1]) {
+      let j = filled < probe ? filled++ : filled - 1;
+      while (j > 0 && bestS[j - 1] < v) {
+        bestS[j] = bestS[j - 1];
+        bestC[j] = bestC[j - 1];
+        j--;
+      }
+      bestS[j] = v;
+      bestC[j] = c;
+    }
+  }
+  return filled;
+}
+
+/** Writes normalise(centroid + residual) of tokens start .. start+len into out at `o`. */
+function decompressInto(
+  codes: Uint16Array | Uint32Array,
+  res: Uint8Array,
+  inv: Float32Array,
+  start: number,
+  len: number,
+  centroids: Float32Array,
+  table: Float32Array,
+  dim: number,
+  bytesPer: number,
+  perByte: number,
+  out: Float32Array,
+  o: number,
+): void {
+  for (let t = start; t < start + len; t++) {
+    const co = codes[t] * dim;
+    const ro = t * bytesPer;
+    const w = inv[t];
+    for (let p = 0; p < bytesPer; p++) {
+      const b = res[ro + p] * perByte;
+      const po = p * perByte;
+      for (let j = 0; j < perByte; j++)
+        out[o + po + j] = (centroids[co + po + j] + table[b + j]) * w;
+    }
+    o += dim;
+  }
+}
+
+/** Keeps the best `cap` (doc, score) pairs; ties prefer the lower doc number. */
+class MinHeap {
+  private readonly cap: number;
+  private readonly docs: Int32Array;
+  private readonly scores: Float64Array;
+  private size = 0;
+  constructor(cap: number) {
+    this.cap = cap;
+    this.docs = new Int32Array(cap);
+    this.scores = new Float64Array(cap);
+  }
+  get full(): boolean {
+    return this.size >= this.cap;
+  }
+  get min(): number {
+    return this.scores[0];
+  }
+  /** a is worse than b. */
+  private worse(a: number, b: number): boolean {
+    const sa = this.scores[a];
+    const sb = this.scores[b];
+    return sa < sb || (sa === sb && this.docs[a] > this.docs[b]);
+  }
+  private swap(a: number, b: number): void {
+    const d = this.docs[a];
+    this.docs[a] = this.docs[b];
+    this.docs[b] = d;
+    const s = this.scores[a];
+    this.scores[a] = this.scores[b];
+    this.scores[b] = s;
+  }
+  push(doc: number, score: number): void {
+    if (this.size < this.cap) {
+      let i = this.size++;
+      this.docs[i] = doc;
+      this.scores[i] = score;
+      while (i > 0) {
+        const p = (i - 1) >> 1;
+        if (!this.worse(i, p)) break;
+        this.swap(i, p);
+        i = p;
+      }
+      return;
+    }
+    if (score < this.scores[0] || (score === this.scores[0] && doc > this.docs[0])) return;
+    this.docs[0] = doc;
+    this.scores[0] = score;
+    let i = 0;
+    for (;;) {
+      const l = 2 * i + 1;
+      const r = l + 1;
+      let m = i;
+      if (l < this.size && this.worse(l, m)) m = l;
+      if (r < this.size && this.worse(r, m)) m = r;
+      if (m === i) break;
+      this.swap(i, m);
+      i = m;
+    }
+  }
+  /** The kept documents (any order). */
+  sortedDocs(): Int32Array {
+    return this.docs.slice(0, this.size);
+  }
+}

@@ -53,12 +53,22 @@ export async function spillDocuments(
   try {
     for await (const doc of documents as AsyncIterable<DocumentInput>) {
       if (!doc || typeof doc.id !== "string" || doc.id === "") {
-        throw new InvalidArgumentError(`document ${docs} needs a non-empty string id, got ${JSON.stringify(doc?.id)}`);
+        throw new InvalidArgumentError(
+          `document ${docs} needs a non-empty string id, got ${JSON.stringify(doc?.id)}`,
+        );
       }
-      if (ids.has(doc.id)) throw new InvalidArgumentError(`duplicate id ${JSON.stringify(doc.id)} in the build stream`);
+      if (ids.has(doc.id))
+        throw new InvalidArgumentError(
+          `duplicate id ${JSON.stringify(doc.id)} in the build stream`,
+        );
       ids.add(doc.id);
-      const e = checkMatrix(doc.embedding, `embedding of ${JSON.stringify(doc.id)}`, dim || undefined);
-      if (e.rows < 1) throw new InvalidArgumentError(`document ${JSON.stringify(doc.id)} has no tokens`);
+      const e = checkMatrix(
+        doc.embedding,
+        `embedding of ${JSON.stringify(doc.id)}`,
+        dim || undefined,
+      );
+      if (e.rows < 1)
+        throw new InvalidArgumentError(`document ${JSON.stringify(doc.id)} has no tokens`);
       if (!dim) dim = e.cols;
       if (sample.length === 0) sample = new Float32Array(options.sampleTokens * dim);
       for (let t = 0; t < e.rows; t++, seen++) {
@@ -109,7 +119,10 @@ export async function spillDocuments(
         new Uint8Array(emb.buffer).set(body.subarray(idLen + mLen));
         batch.push({
           id: body.toString("utf8", 0, idLen),
-          metadata: JSON.parse(body.toString("utf8", idLen, idLen + mLen)) as Record<string, unknown>,
+          metadata: JSON.parse(body.toString("utf8", idLen, idLen + mLen)) as Record<
+            string,
+            unknown
+          >,
           embedding: { data: emb, rows, cols: dim },
         });
         batchTok += rows;

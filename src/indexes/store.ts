@@ -99,7 +99,10 @@ export function encodeContainer(
 export function decodeContainer(path: string, bytes: Uint8Array): Container {
   const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (buf.length < 12 || buf.toString("latin1", 0, 8) !== MAGIC) {
-    throw new FileFormatError(path, `not a tslate index file (bad magic); the index is damaged, rebuild it`);
+    throw new FileFormatError(
+      path,
+      `not a tslate index file (bad magic); the index is damaged, rebuild it`,
+    );
   }
   const jsonLen = buf.readUInt32LE(8);
   if (12 + jsonLen > buf.length) throw new FileFormatError(path, "truncated header");
@@ -111,7 +114,12 @@ export function decodeContainer(path: string, bytes: Uint8Array): Container {
   }
   const base = Math.ceil((12 + jsonLen) / 8) * 8;
   const sections: Record<string, TypedArray> = {};
-  const layout = header.sections as { name: string; dtype: DType; offset: number; length: number }[];
+  const layout = header.sections as {
+    name: string;
+    dtype: DType;
+    offset: number;
+    length: number;
+  }[];
   if (!Array.isArray(layout)) throw new FileFormatError(path, "header has no section table");
   // Copy into an aligned buffer once so that typed views are legal.
   const body = new ArrayBuffer(buf.length - base);
@@ -122,7 +130,10 @@ export function decodeContainer(path: string, bytes: Uint8Array): Container {
       throw new FileFormatError(path, `bad section ${JSON.stringify(s)}`);
     }
     if (s.offset + s.length * C.BYTES_PER_ELEMENT > body.byteLength) {
-      throw new FileFormatError(path, `section ${s.name} runs past the end of the file (truncated)`);
+      throw new FileFormatError(
+        path,
+        `section ${s.name} runs past the end of the file (truncated)`,
+      );
     }
     sections[s.name] = new C(body, s.offset, s.length);
   }
@@ -167,7 +178,11 @@ export class IndexDirectory {
   }
 
   /** Writes an immutable container file under a fresh name; returns its reference. */
-  writeFile(prefix: string, header: Record<string, unknown>, sections: Record<string, TypedArray>): FileRef {
+  writeFile(
+    prefix: string,
+    header: Record<string, unknown>,
+    sections: Record<string, TypedArray>,
+  ): FileRef {
     const parts = encodeContainer(header, sections);
     const file = `${prefix}-${Date.now().toString(36)}-${randomBytes(4).toString("hex")}.bin`;
     writeFileAtomic(this.path(file), parts);
@@ -187,7 +202,10 @@ export class IndexDirectory {
       });
     }
     if (bytes.length !== ref.bytes) {
-      throw new FileFormatError(p, `has ${bytes.length} bytes, the manifest says ${ref.bytes} (truncated or replaced)`);
+      throw new FileFormatError(
+        p,
+        `has ${bytes.length} bytes, the manifest says ${ref.bytes} (truncated or replaced)`,
+      );
     }
     if (verify && sha256([bytes]) !== ref.sha256) {
       throw new FileFormatError(p, "checksum mismatch (the file is corrupted); rebuild the index");
@@ -198,9 +216,13 @@ export class IndexDirectory {
   readManifest(): Manifest {
     const p = this.manifestPath;
     if (!existsSync(p)) {
-      throw new FileFormatError(p, "not found: this directory holds no tslate index (create one first)", {
-        missing: true,
-      });
+      throw new FileFormatError(
+        p,
+        "not found: this directory holds no tslate index (create one first)",
+        {
+          missing: true,
+        },
+      );
     }
     let m: Manifest;
     try {
@@ -208,9 +230,16 @@ export class IndexDirectory {
     } catch (err) {
       throw new FileFormatError(p, "is not valid JSON (corrupted)", { cause: err });
     }
-    if (m.format !== FORMAT_NAME) throw new FileFormatError(p, `format is ${JSON.stringify(m.format)}, expected "${FORMAT_NAME}"`);
+    if (m.format !== FORMAT_NAME)
+      throw new FileFormatError(
+        p,
+        `format is ${JSON.stringify(m.format)}, expected "${FORMAT_NAME}"`,
+      );
     if (typeof m.version !== "number" || m.version > FORMAT_VERSION) {
-      throw new FileFormatError(p, `format version ${m.version} is newer than this tslate reads (${FORMAT_VERSION}); upgrade tslate`);
+      throw new FileFormatError(
+        p,
+        `format version ${m.version} is newer than this tslate reads (${FORMAT_VERSION}); upgrade tslate`,
+      );
     }
     if (!Array.isArray(m.chunks) || typeof m.nextDocno !== "number" || typeof m.dim !== "number") {
       throw new FileFormatError(p, "is missing required fields (chunks, nextDocno, dim)");

@@ -1,7 +1,7 @@
 import type { SearchResult } from "../indexes/types.js";
 import { maxSim } from "../scores/maxsim.js";
 import { InvalidArgumentError } from "../util/errors.js";
-import { type Matrix, checkMatrix } from "../util/matrix.js";
+import { checkMatrix, type Matrix } from "../util/matrix.js";
 
 /**
  * PyLate's `rank.rerank`: for each query, reorders its candidate documents by MaxSim
@@ -17,10 +17,19 @@ export function rerank(
   queriesEmbeddings: Matrix[],
   documentsEmbeddings: Matrix[][],
 ): SearchResult[][] {
-  if (!Array.isArray(documentsIds) || !Array.isArray(queriesEmbeddings) || !Array.isArray(documentsEmbeddings)) {
-    throw new InvalidArgumentError("rerank(documentsIds, queriesEmbeddings, documentsEmbeddings) takes three arrays");
+  if (
+    !Array.isArray(documentsIds) ||
+    !Array.isArray(queriesEmbeddings) ||
+    !Array.isArray(documentsEmbeddings)
+  ) {
+    throw new InvalidArgumentError(
+      "rerank(documentsIds, queriesEmbeddings, documentsEmbeddings) takes three arrays",
+    );
   }
-  if (documentsIds.length !== queriesEmbeddings.length || documentsEmbeddings.length !== queriesEmbeddings.length) {
+  if (
+    documentsIds.length !== queriesEmbeddings.length ||
+    documentsEmbeddings.length !== queriesEmbeddings.length
+  ) {
     throw new InvalidArgumentError(
       `rerank needs one entry per query: ${queriesEmbeddings.length} queries, ${documentsIds.length} id lists, ${documentsEmbeddings.length} embedding lists`,
     );
@@ -30,9 +39,15 @@ export function rerank(
     const ids = documentsIds[i];
     const docs = documentsEmbeddings[i];
     if (!Array.isArray(ids) || !Array.isArray(docs) || ids.length !== docs.length) {
-      throw new InvalidArgumentError(`query ${i}: ${ids?.length} ids but ${docs?.length} document embeddings`);
+      throw new InvalidArgumentError(
+        `query ${i}: ${ids?.length} ids but ${docs?.length} document embeddings`,
+      );
     }
-    const scored = ids.map((id, j) => ({ id, score: maxSim(q, checkMatrix(docs[j], `documentsEmbeddings[${i}][${j}]`, q.cols)), j }));
+    const scored = ids.map((id, j) => ({
+      id,
+      score: maxSim(q, checkMatrix(docs[j], `documentsEmbeddings[${i}][${j}]`, q.cols)),
+      j,
+    }));
     scored.sort((a, b) => b.score - a.score || a.j - b.j);
     return scored.map(({ id, score }) => ({ id, score }));
   });

@@ -30,7 +30,10 @@ function resolve(path: string, file: string): string {
 
 async function* jsonl(path: string): AsyncGenerator<[Record<string, unknown>, number]> {
   if (!existsSync(path)) throw new FileFormatError(path, "not found", { missing: true });
-  const rl = createInterface({ input: createReadStream(path, "utf8"), crlfDelay: Number.POSITIVE_INFINITY });
+  const rl = createInterface({
+    input: createReadStream(path, "utf8"),
+    crlfDelay: Number.POSITIVE_INFINITY,
+  });
   let line = 0;
   for await (const raw of rl) {
     line++;
@@ -41,14 +44,16 @@ async function* jsonl(path: string): AsyncGenerator<[Record<string, unknown>, nu
     } catch (err) {
       throw new DataError(`${path}:${line}: not valid JSON (${String(err)})`, { cause: err });
     }
-    if (!o || typeof o !== "object" || Array.isArray(o)) throw new DataError(`${path}:${line}: expected a JSON object`);
+    if (!o || typeof o !== "object" || Array.isArray(o))
+      throw new DataError(`${path}:${line}: expected a JSON object`);
     yield [o as Record<string, unknown>, line];
   }
 }
 
 function record(o: Record<string, unknown>, where: string): BeirRecord {
   const id = o._id ?? o.id;
-  if (typeof id !== "string" && typeof id !== "number") throw new DataError(`${where}: missing "_id"`);
+  if (typeof id !== "string" && typeof id !== "number")
+    throw new DataError(`${where}: missing "_id"`);
   if (typeof o.text !== "string") throw new DataError(`${where}: "text" must be a string`);
   const title = typeof o.title === "string" ? o.title : "";
   return { id: String(id), title, text: o.text };
@@ -98,7 +103,8 @@ export async function indexCorpus(
   options: IndexCorpusOptions = {},
 ): Promise<{ documents: number }> {
   const type = options.indexType ?? "plaid";
-  if (!["plaid", "exact", "hnsw"].includes(type)) throw new ConfigError(`index type must be plaid, exact or hnsw, got ${JSON.stringify(type)}`);
+  if (!["plaid", "exact", "hnsw"].includes(type))
+    throw new ConfigError(`index type must be plaid, exact or hnsw, got ${JSON.stringify(type)}`);
   const file = resolve(corpusPath, "corpus.jsonl");
   const total = await countLines(file);
   const bar = makeProgress(options.showProgress);
@@ -108,9 +114,16 @@ export async function indexCorpus(
   async function* documents(): AsyncGenerator<DocumentInput> {
     let batch: BeirRecord[] = [];
     const flush = async function* () {
-      const embs = await model.encode(batch.map(documentText), { isQuery: false, batchSize: options.batchSize ?? 32 });
+      const embs = await model.encode(batch.map(documentText), {
+        isQuery: false,
+        batchSize: options.batchSize ?? 32,
+      });
       for (let i = 0; i < batch.length; i++) {
-        yield { id: batch[i].id, embedding: embs[i], metadata: storeText ? { title: batch[i].title, text: batch[i].text } : {} };
+        yield {
+          id: batch[i].id,
+          embedding: embs[i],
+          metadata: storeText ? { title: batch[i].title, text: batch[i].text } : {},
+        };
       }
       bar.increment(batch.length);
       batch = [];
@@ -167,7 +180,12 @@ export interface SearchQueriesOptions {
 }
 
 /** TREC run lines: `qid Q0 docid rank score run`. */
-export function writeTrecRun(path: string, queryIds: string[], results: SearchResult[][], runName = "tslate"): void {
+export function writeTrecRun(
+  path: string,
+  queryIds: string[],
+  results: SearchResult[][],
+  runName = "tslate",
+): void {
   const lines: string[] = [];
   results.forEach((hits, i) => {
     hits.forEach((h, r) => lines.push(`${queryIds[i]} Q0 ${h.id} ${r + 1} ${h.score} ${runName}`));
@@ -192,8 +210,13 @@ export async function searchQueries(
   try {
     for (let i = 0; i < queries.length; i += step) {
       const batch = queries.slice(i, i + step);
-      const embs = await model.encode(batch.map((q) => q.text), { isQuery: true, batchSize: options.batchSize ?? 32 });
-      results.push(...(await index.search(embs, { k: options.k ?? 10, ...options.searchParameters })));
+      const embs = await model.encode(
+        batch.map((q) => q.text),
+        { isQuery: true, batchSize: options.batchSize ?? 32 },
+      );
+      results.push(
+        ...(await index.search(embs, { k: options.k ?? 10, ...options.searchParameters })),
+      );
       bar.increment(batch.length);
     }
   } finally {

@@ -19,29 +19,45 @@ export class Retriever {
   readonly index: MultiVectorIndex;
   constructor(index: MultiVectorIndex) {
     if (!index || typeof (index as MultiVectorIndex).search !== "function") {
-      throw new InvalidArgumentError("Retriever needs an index (PLAID, Exact, HNSW or any MultiVectorIndex)");
+      throw new InvalidArgumentError(
+        "Retriever needs an index (PLAID, Exact, HNSW or any MultiVectorIndex)",
+      );
     }
     this.index = index;
   }
 
-  async retrieve(queriesEmbeddings: Matrix[], options: RetrieveOptions = {}): Promise<SearchResult[][]> {
-    if (!Array.isArray(queriesEmbeddings)) throw new InvalidArgumentError("queriesEmbeddings must be an array of matrices");
+  async retrieve(
+    queriesEmbeddings: Matrix[],
+    options: RetrieveOptions = {},
+  ): Promise<SearchResult[][]> {
+    if (!Array.isArray(queriesEmbeddings))
+      throw new InvalidArgumentError("queriesEmbeddings must be an array of matrices");
     const { subset, batchSize = 64, ...rest } = options;
-    if (!Number.isInteger(batchSize) || batchSize < 1) throw new InvalidArgumentError(`batchSize must be a positive integer, got ${batchSize}`);
+    if (!Number.isInteger(batchSize) || batchSize < 1)
+      throw new InvalidArgumentError(`batchSize must be a positive integer, got ${batchSize}`);
     const perQuery = Array.isArray(subset) && subset.length > 0 && Array.isArray(subset[0]);
     if (perQuery && subset.length !== queriesEmbeddings.length) {
-      throw new InvalidArgumentError(`subset has ${subset.length} lists for ${queriesEmbeddings.length} queries; give one list per query or a single list`);
+      throw new InvalidArgumentError(
+        `subset has ${subset.length} lists for ${queriesEmbeddings.length} queries; give one list per query or a single list`,
+      );
     }
     const out: SearchResult[][] = [];
     if (perQuery) {
       for (let i = 0; i < queriesEmbeddings.length; i++) {
-        out.push(...(await this.index.search([queriesEmbeddings[i]], { ...rest, subset: (subset as string[][])[i] })));
+        out.push(
+          ...(await this.index.search([queriesEmbeddings[i]], {
+            ...rest,
+            subset: (subset as string[][])[i],
+          })),
+        );
       }
       return out;
     }
     for (let i = 0; i < queriesEmbeddings.length; i += batchSize) {
       const batch = queriesEmbeddings.slice(i, i + batchSize);
-      out.push(...(await this.index.search(batch, { ...rest, subset: subset as string[] | undefined })));
+      out.push(
+        ...(await this.index.search(batch, { ...rest, subset: subset as string[] | undefined })),
+      );
     }
     return out;
   }

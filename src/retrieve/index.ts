@@ -1,2 +1,10 @@
-export { Retriever, type RetrieveOptions } from "./colbert.js";
-export { indexCorpus, searchQueries, readBeirCorpus, readBeirQueries, writeTrecRun, type IndexCorpusOptions, type SearchQueriesOptions } from "./beir.js";
+export {
+  type IndexCorpusOptions,
+  indexCorpus,
+  readBeirCorpus,
+  readBeirQueries,
+  type SearchQueriesOptions,
+  searchQueries,
+  writeTrecRun,
+} from "./beir.js";
+export { type RetrieveOptions, Retriever } from "./colbert.js";

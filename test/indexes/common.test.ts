@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import type { BaseIndex } from "../../src/indexes/base.js";
@@ -10,14 +10,20 @@ import { PLAID } from "../../src/indexes/plaid.js";
 import type { Matrix } from "../../src/util/matrix.js";
 import { synthetic, tempDir } from "./helpers.js";
 
-const KINDS: [string, (dir: string) => Promise<BaseIndex>, (dir: string) => Promise<BaseIndex>][] = [
-  ["exact", (d) => Exact.create(d), (d) => Exact.open(d)],
-  ["plaid", (d) => PLAID.create(d), (d) => PLAID.open(d)],
-  ["hnsw", (d) => HNSW.create(d, { m: 8, efConstruction: 50 }), (d) => HNSW.open(d)],
-];
+const KINDS: [string, (dir: string) => Promise<BaseIndex>, (dir: string) => Promise<BaseIndex>][] =
+  [
+    ["exact", (d) => Exact.create(d), (d) => Exact.open(d)],
+    ["plaid", (d) => PLAID.create(d), (d) => PLAID.open(d)],
+    ["hnsw", (d) => HNSW.create(d, { m: 8, efConstruction: 50 }), (d) => HNSW.open(d)],
+  ];
 
 const data = synthetic({ docs: 60, dim: 16, seed: 21, vocab: 60, noise: 0.1 });
-const meta = data.ids.map((_, i) => ({ year: 2000 + (i % 10), lang: i % 2 ? "en" : "fr", title: `title ${i}`, text: i % 3 === 0 ? "graphene conducts heat" : `plain words number ${i}` }));
+const meta = data.ids.map((_, i) => ({
+  year: 2000 + (i % 10),
+  lang: i % 2 ? "en" : "fr",
+  title: `title ${i}`,
+  text: i % 3 === 0 ? "graphene conducts heat" : `plain words number ${i}`,
+}));
 const q = (i: number) => data.query(data.docs[i], 4, 0.02);
 
 for (const [kind, create, open] of KINDS) {
@@ -32,7 +38,8 @@ for (const [kind, create, open] of KINDS) {
       assert.equal(index.count(), 60);
       const r = await index.search([q(5), q(45)], { k: 5 });
       assert.deepEqual([r[0][0].id, r[1][0].id], ["doc-5", "doc-45"]);
-      for (const hits of r) for (let j = 1; j < hits.length; j++) assert.ok(hits[j - 1].score >= hits[j].score);
+      for (const hits of r)
+        for (let j = 1; j < hits.length; j++) assert.ok(hits[j - 1].score >= hits[j].score);
       await index.delete(["doc-5", "not-there"]);
       assert.equal(index.count(), 59);
       assert.ok(!(await index.search([q(5)], { k: 10 }))[0].some((h) => h.id === "doc-5"));
@@ -64,40 +71,77 @@ for (const [kind, create, open] of KINDS) {
     try {
       const index = await create(t.dir);
       await index.add(data.ids, data.docs, meta);
-      const f = await index.search([q(4)], { k: 60, filter: { sql: "year = ? AND lang = ?", params: [2004, "fr"] } });
-      assert.deepEqual(f[0].map((h) => h.id).sort(), ["doc-14", "doc-24", "doc-34", "doc-4", "doc-44", "doc-54"]);
+      const f = await index.search([q(4)], {
+        k: 60,
+        filter: { sql: "year = ? AND lang = ?", params: [2004, "fr"] },
+      });
+      assert.deepEqual(f[0].map((h) => h.id).sort(), [
+        "doc-14",
+        "doc-24",
+        "doc-34",
+        "doc-4",
+        "doc-44",
+        "doc-54",
+      ]);
       assert.equal(f[0][0].id, "doc-4");
       const s = await index.search([q(4)], { k: 5, subset: ["doc-1", "doc-2", "doc-4"] });
       assert.deepEqual(s[0].map((h) => h.id).sort(), ["doc-1", "doc-2", "doc-4"]);
-      const both = await index.search([q(4)], { k: 5, subset: ["doc-4", "doc-5"], filter: { sql: "lang = ?", params: ["en"] } });
-      assert.deepEqual(both[0].map((h) => h.id), ["doc-5"]);
-      const none = await index.search([q(4)], { k: 5, filter: { sql: "year > ?", params: [3000] } });
+      const both = await index.search([q(4)], {
+        k: 5,
+        subset: ["doc-4", "doc-5"],
+        filter: { sql: "lang = ?", params: ["en"] },
+      });
+      assert.deepEqual(
+        both[0].map((h) => h.id),
+        ["doc-5"],
+      );
+      const none = await index.search([q(4)], {
+        k: 5,
+        filter: { sql: "year > ?", params: [3000] },
+      });
       assert.deepEqual(none, [[]]);
-      const j = await index.search([q(4)], { k: 60, filter: { sql: "json_extract(_meta, '$.year') IN (?, ?)", params: [2001, 2002] } });
+      const j = await index.search([q(4)], {
+        k: 60,
+        filter: { sql: "json_extract(_meta, '$.year') IN (?, ?)", params: [2001, 2002] },
+      });
       assert.equal(j[0].length, 12);
       // Injection attempts and malformed filters are refused before SQLite sees them.
       for (const sql of [
         "1=1; DROP TABLE docs",
         "year > 0 -- comment",
         "year IN (SELECT _docno FROM docs)",
-        "\"year\" > 0",
+        '"year" > 0',
         "load_extension('x')",
         "year > ?1",
         "(year > 0",
       ]) {
-        await assert.rejects(index.search([q(4)], { filter: { sql, params: [] } }), { code: "INVALID_ARGUMENT" }, sql);
+        await assert.rejects(
+          index.search([q(4)], { filter: { sql, params: [] } }),
+          { code: "INVALID_ARGUMENT" },
+          sql,
+        );
       }
-      await assert.rejects(index.search([q(4)], { filter: { sql: "year > ?", params: [] } }), /1 \? placeholder/);
-      await assert.rejects(index.search([q(4)], { filter: { sql: "year > ?", params: [{}] } }), { code: "INVALID_ARGUMENT" });
+      await assert.rejects(
+        index.search([q(4)], { filter: { sql: "year > ?", params: [] } }),
+        /1 \? placeholder/,
+      );
+      await assert.rejects(index.search([q(4)], { filter: { sql: "year > ?", params: [{}] } }), {
+        code: "INVALID_ARGUMENT",
+      });
       // A value with SQL in it is just a value.
-      const inj = await index.search([q(4)], { filter: { sql: "lang = ?", params: ["en' OR '1'='1"] } });
+      const inj = await index.search([q(4)], {
+        filter: { sql: "lang = ?", params: ["en' OR '1'='1"] },
+      });
       assert.deepEqual(inj, [[]]);
       // Keyword (BM25) search over title + text.
       const kw = await index.keywordSearch(["graphene heat"], { k: 100 });
       assert.equal(kw[0].length, 20);
       assert.ok(kw[0].every((h) => Number(h.id.slice(4)) % 3 === 0));
       assert.deepEqual(await index.keywordSearch(["***"], { k: 3 }), [[]], "no words: no hits");
-      const kwf = await index.keywordSearch(["graphene"], { k: 100, filter: { sql: "lang = ?", params: ["en"] } });
+      const kwf = await index.keywordSearch(["graphene"], {
+        k: 100,
+        filter: { sql: "lang = ?", params: ["en"] },
+      });
       assert.ok(kwf[0].length === 10 && kwf[0].every((h) => Number(h.id.slice(4)) % 2 === 1));
       // Hybrid: doc-6 matches both the vector query and the keywords.
       for (const fusion of ["rsf", "rrf"] as const) {
@@ -109,9 +153,13 @@ for (const [kind, create, open] of KINDS) {
       assert.equal(pureVector[0][0].id, "doc-7");
       const pureKeyword = await index.hybridSearch([q(7)], ["graphene"], { k: 1, alpha: 0 });
       assert.equal(Number(pureKeyword[0][0].id.slice(4)) % 3, 0);
-      await assert.rejects(index.hybridSearch([q(7)], ["x"], { alpha: 2 }), { code: "INVALID_ARGUMENT" });
+      await assert.rejects(index.hybridSearch([q(7)], ["x"], { alpha: 2 }), {
+        code: "INVALID_ARGUMENT",
+      });
       await index.delete(["doc-6"]);
-      assert.ok(!(await index.keywordSearch(["graphene"], { k: 100 }))[0].some((h) => h.id === "doc-6"));
+      assert.ok(
+        !(await index.keywordSearch(["graphene"], { k: 100 }))[0].some((h) => h.id === "doc-6"),
+      );
       await index.close();
     } finally {
       t.cleanup();
@@ -132,10 +180,19 @@ for (const [kind, create, open] of KINDS) {
       await assert.rejects(index.search([nan]), { code: "INVALID_ARGUMENT" });
       await assert.rejects(index.add(["doc-1"], [data.docs[1]]), /already in the index/);
       await assert.rejects(index.add(["y", "y"], [data.docs[1], data.docs[2]]), /duplicate id/);
-      await assert.rejects(index.add(["y"], [data.docs[1], data.docs[2]]), /1 ids but 2 embeddings/);
+      await assert.rejects(
+        index.add(["y"], [data.docs[1], data.docs[2]]),
+        /1 ids but 2 embeddings/,
+      );
       await assert.rejects(index.add([""], [data.docs[1]]), { code: "INVALID_ARGUMENT" });
-      await assert.rejects(index.add(["z"], [{ data: new Float32Array(0), rows: 0, cols: 16 }]), /no tokens/);
-      await assert.rejects(index.add(["z"], [data.docs[1]], [[1] as unknown as Record<string, unknown>]), /plain object/);
+      await assert.rejects(
+        index.add(["z"], [{ data: new Float32Array(0), rows: 0, cols: 16 }]),
+        /no tokens/,
+      );
+      await assert.rejects(
+        index.add(["z"], [data.docs[1]], [[1] as unknown as Record<string, unknown>]),
+        /plain object/,
+      );
       assert.equal(index.count(), 10);
       await index.close();
       const again = await open(t.dir);

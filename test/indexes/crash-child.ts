@@ -27,7 +27,12 @@ async function main(dir: string, log: string): Promise<void> {
   const fd = openSync(log, "a");
   for (let i = 0; i < 10_000; i++) {
     const op = operation(i);
-    if (op.add) await index.add(op.add, data.docs, op.add.map((id) => ({ text: `words of ${id}`, op: i })));
+    if (op.add)
+      await index.add(
+        op.add,
+        data.docs,
+        op.add.map((id) => ({ text: `words of ${id}`, op: i })),
+      );
     if (op.del) await index.delete(op.del);
     writeSync(fd, `${i}\n`);
     fsyncSync(fd);

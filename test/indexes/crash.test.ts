@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
-import { existsSync, readFileSync, readdirSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { fileURLToPath } from "node:url";
@@ -16,7 +16,9 @@ const CHILD = fileURLToPath(new URL("./crash-child.js", import.meta.url));
 
 function completed(log: string): number {
   if (!existsSync(log)) return 0;
-  return readFileSync(log, "utf8").split("\n").filter((l) => l !== "").length;
+  return readFileSync(log, "utf8")
+    .split("\n")
+    .filter((l) => l !== "").length;
 }
 
 async function until(cond: () => boolean, child: ChildProcess): Promise<void> {
@@ -47,7 +49,9 @@ for (const [kind, create] of [
         await index.add(data.ids, data.docs);
         await index.close();
         const log = join(t.dir, "ops.log");
-        const child = spawn(process.execPath, [CHILD, "--crash-child", t.dir, log], { stdio: ["ignore", "ignore", "pipe"] });
+        const child = spawn(process.execPath, [CHILD, "--crash-child", t.dir, log], {
+          stdio: ["ignore", "ignore", "pipe"],
+        });
         let stderr = "";
         child.stderr!.on("data", (b) => (stderr += String(b)));
         const target = 1 + Math.floor(rand() * 6);
@@ -64,7 +68,10 @@ for (const [kind, create] of [
         const before = expectedIds(data.ids, n);
         const after = expectedIds(data.ids, n + 1);
         const same = (a: Set<string>) => a.size === got.size && [...a].every((id) => got.has(id));
-        assert.ok(same(before) || same(after), `trial ${trial}: ${got.size} ids, expected ${before.size} or ${after.size} after ${n} writes`);
+        assert.ok(
+          same(before) || same(after),
+          `trial ${trial}: ${got.size} ids, expected ${before.size} or ${after.size} after ${n} writes`,
+        );
         for (const id of got) {
           if (id.startsWith("op")) assert.equal(reopened.metadata(id)?.text, `words of ${id}`);
         }
@@ -75,7 +82,8 @@ for (const [kind, create] of [
         assert.equal(hits[0].length, 3);
         // Files of the interrupted write were collected.
         const referenced = readFileSync(join(t.dir, "manifest.json"), "utf8");
-        for (const f of readdirSync(join(t.dir, "files"))) assert.ok(referenced.includes(f), `garbage file ${f}`);
+        for (const f of readdirSync(join(t.dir, "files")))
+          assert.ok(referenced.includes(f), `garbage file ${f}`);
         // And the index is writable again.
         await reopened.add(["after-crash"], [data.docs[1]]);
         assert.equal(reopened.count(), got.size + 1);

@@ -41,6 +41,9 @@ test("reciprocal rank fusion: 1/(k + rank) summed over lists", () => {
   );
   assert.equal(r[0].id, "a");
   assert.ok(Math.abs(r[0].score - 2 / 61) < 1e-12);
-  assert.deepEqual(r.slice(1).map((x) => x.id), ["b", "c"]);
+  assert.deepEqual(
+    r.slice(1).map((x) => x.id),
+    ["b", "c"],
+  );
   assert.ok(Math.abs(r[1].score - 1 / 62) < 1e-12);
 });

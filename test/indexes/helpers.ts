@@ -15,7 +15,15 @@ export function tempDir(prefix = "tslate-idx-"): { dir: string; cleanup: () => v
  * document a mix of words of one topic plus a little noise per token; queries are noisy copies
  * of tokens of a target document.
  */
-export function synthetic(opts: { docs: number; dim?: number; minLen?: number; maxLen?: number; seed?: number; vocab?: number; noise?: number }) {
+export function synthetic(opts: {
+  docs: number;
+  dim?: number;
+  minLen?: number;
+  maxLen?: number;
+  seed?: number;
+  vocab?: number;
+  noise?: number;
+}) {
   const dim = opts.dim ?? 16;
   const r = rng(opts.seed ?? 1);
   const gauss = () => Math.sqrt(-2 * Math.log(r() || 1e-12)) * Math.cos(2 * Math.PI * r());
@@ -30,7 +38,8 @@ export function synthetic(opts: { docs: number; dim?: number; minLen?: number; m
   };
   const docs: Matrix[] = [];
   for (let d = 0; d < opts.docs; d++) {
-    const len = (opts.minLen ?? 3) + Math.floor(r() * ((opts.maxLen ?? 8) - (opts.minLen ?? 3) + 1));
+    const len =
+      (opts.minLen ?? 3) + Math.floor(r() * ((opts.maxLen ?? 8) - (opts.minLen ?? 3) + 1));
     const data = new Float32Array(len * dim);
     for (let t = 0; t < len; t++) {
       const w = Math.floor(r() * vocab);

@@ -16,7 +16,11 @@ test("PLAID equals Exact (up to 8-bit residuals) when everything is probed and f
   const t2 = tempDir();
   try {
     // nbits 8 and about one centroid per token: decompression error is tiny.
-    const plaid = await PLAID.create(t1.dir, { numCentroids: tokens, kmeansIterations: 1, nbits: 8 });
+    const plaid = await PLAID.create(t1.dir, {
+      numCentroids: tokens,
+      kmeansIterations: 1,
+      nbits: 8,
+    });
     await plaid.add(names, docs);
     const exact = await Exact.create(t2.dir);
     await exact.add(names, docs);
@@ -33,8 +37,14 @@ test("PLAID equals Exact (up to 8-bit residuals) when everything is probed and f
       const exactScore = new Map(all[q].map((x) => [x.id, x.score]));
       assert.equal(p[q].length, 10);
       for (let j = 0; j < 10; j++) {
-        assert.ok(Math.abs(p[q][j].score - e[q][j].score) < tol, `rank ${j}: ${p[q][j].score} vs ${e[q][j].score}`);
-        assert.ok(Math.abs(exactScore.get(p[q][j].id)! - e[q][j].score) < tol, `rank ${j}: ${p[q][j].id} vs ${e[q][j].id}`);
+        assert.ok(
+          Math.abs(p[q][j].score - e[q][j].score) < tol,
+          `rank ${j}: ${p[q][j].score} vs ${e[q][j].score}`,
+        );
+        assert.ok(
+          Math.abs(exactScore.get(p[q][j].id)! - e[q][j].score) < tol,
+          `rank ${j}: ${p[q][j].id} vs ${e[q][j].id}`,
+        );
       }
       assert.equal(p[q][0].id, e[q][0].id);
     }
@@ -47,7 +57,11 @@ test("PLAID equals Exact (up to 8-bit residuals) when everything is probed and f
 });
 
 test("PLAID at default K finds the Exact top-10 when probing everything (nbits 4)", async () => {
-  const { docs, ids: names, query } = synthetic({ docs: 300, dim: 32, seed: 5, minLen: 5, maxLen: 20, vocab: 200, noise: 0.15 });
+  const {
+    docs,
+    ids: names,
+    query,
+  } = synthetic({ docs: 300, dim: 32, seed: 5, minLen: 5, maxLen: 20, vocab: 200, noise: 0.15 });
   const t1 = tempDir();
   const t2 = tempDir();
   try {
@@ -57,7 +71,10 @@ test("PLAID at default K finds the Exact top-10 when probing everything (nbits 4
     await exact.add(names, docs);
     const queries = Array.from({ length: 20 }, (_, i) => query(docs[(i * 37) % docs.length], 8));
     const K = plaid.trainedCodec!.centroids.length / 32;
-    assert.equal(K, 2 ** Math.floor(Math.log2(16 * Math.sqrt(docs.reduce((s, d) => s + d.rows, 0)))));
+    assert.equal(
+      K,
+      2 ** Math.floor(Math.log2(16 * Math.sqrt(docs.reduce((s, d) => s + d.rows, 0)))),
+    );
     const p = await plaid.search(queries, { k: 10, nIvfProbe: K });
     const e = await exact.search(queries, { k: 10 });
     let hit = 0;
@@ -80,19 +97,31 @@ test("PLAID at default K finds the Exact top-10 when probing everything (nbits 4
 });
 
 test("streaming build with a small memory bound matches an in-memory build's results", async () => {
-  const { docs, ids: names, query } = synthetic({ docs: 400, dim: 16, seed: 8, minLen: 5, maxLen: 15, vocab: 100, noise: 0.1 });
+  const {
+    docs,
+    ids: names,
+    query,
+  } = synthetic({ docs: 400, dim: 16, seed: 8, minLen: 5, maxLen: 15, vocab: 100, noise: 0.1 });
   const t1 = tempDir();
   try {
     async function* stream() {
-      for (let i = 0; i < docs.length; i++) yield { id: names[i], embedding: docs[i], metadata: { i } };
+      for (let i = 0; i < docs.length; i++)
+        yield { id: names[i], embedding: docs[i], metadata: { i } };
     }
     let progress = 0;
-    const plaid = await PLAID.build(t1.dir, stream(), { buildMemoryTokens: 1024, chunkTokens: 500, onProgress: (d) => (progress = d) });
+    const plaid = await PLAID.build(t1.dir, stream(), {
+      buildMemoryTokens: 1024,
+      chunkTokens: 500,
+      onProgress: (d) => (progress = d),
+    });
     assert.equal(plaid.count(), docs.length);
     assert.equal(progress, docs.length);
     const queries = [1, 50, 300].map((i) => query(docs[i], 6, 0.05));
     const r = await plaid.search(queries, { k: 3 });
-    assert.deepEqual(r.map((x) => x[0].id), ["doc-1", "doc-50", "doc-300"]);
+    assert.deepEqual(
+      r.map((x) => x[0].id),
+      ["doc-1", "doc-50", "doc-300"],
+    );
     assert.deepEqual(plaid.metadata("doc-50"), { i: 50 });
     await plaid.close();
     const again = await PLAID.open(t1.dir);
