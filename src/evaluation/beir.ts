@@ -145,24 +145,36 @@ async function* streamRecords(
   paths: string[],
   kind: "corpus" | "queries",
 ): AsyncGenerator<BeirDocument> {
-  const seen = new Map<string, string>();
-  for (const path of paths) {
+  // id -> where it was first seen, packed as fileIndex * 2^32 + line/row (a number per id,
+  // not a string: this map holds every id of a possibly large corpus).
+  const seen = new Map<string, number>();
+  const describe = (packed: number) => {
+    const path = paths[Math.floor(packed / 2 ** 32)];
+    return whereIn(path, packed % 2 ** 32);
+  };
+  for (let f = 0; f < paths.length; f++) {
+    const path = paths[f];
     const records = path.endsWith(".parquet") ? parquetRows(path) : jsonlRows(path);
-    for await (const { value, where } of records) {
-      const doc = toRecord(value, `${path}:${where}`, kind);
+    for await (const { value, pos } of records) {
+      const doc = toRecord(value, () => whereIn(path, pos), kind);
       const prev = seen.get(doc.id);
       if (prev !== undefined) {
         throw new DataError(
-          `${path}:${where}: duplicate ${kind} id "${doc.id}" (first seen at ${prev}); ids must be unique`,
+          `${whereIn(path, pos)}: duplicate ${kind} id "${doc.id}" (first seen at ${describe(prev)}); ids must be unique`,
         );
       }
-      seen.set(doc.id, `${path}:${where}`);
+      seen.set(doc.id, f * 2 ** 32 + pos);
       yield doc;
     }
   }
 }
 
-async function* jsonlRows(path: string): AsyncGenerator<{ value: unknown; where: string }> {
+/** `file:line` for JSONL (1-based lines), `file:row n` for parquet (0-based rows). */
+function whereIn(path: string, pos: number): string {
+  return path.endsWith(".parquet") ? `${path}:row ${pos}` : `${path}:${pos}`;
+}
+
+async function* jsonlRows(path: string): AsyncGenerator<{ value: unknown; pos: number }> {
   for await (const { line, lineNo } of readLines(path)) {
     if (line.trim() === "") continue;
     let value: unknown;
@@ -174,14 +186,14 @@ async function* jsonlRows(path: string): AsyncGenerator<{ value: unknown; where:
         { cause: err },
       );
     }
-    yield { value, where: String(lineNo) };
+    yield { value, pos: lineNo };
   }
 }
 
 async function* parquetRows(
   path: string,
   columns?: string[],
-): AsyncGenerator<{ value: unknown; where: string }> {
+): AsyncGenerator<{ value: unknown; pos: number }> {
   let file: Awaited<ReturnType<typeof asyncBufferFromFile>>;
   let metadata: Awaited<ReturnType<typeof parquetMetadataAsync>>;
   try {
@@ -210,7 +222,7 @@ async function* parquetRows(
         { cause: err },
       );
     }
-    for (let i = 0; i < rows.length; i++) yield { value: rows[i], where: `row ${rowStart + i}` };
+    for (let i = 0; i < rows.length; i++) yield { value: rows[i], pos: rowStart + i };
     rowStart = rowEnd;
   }
 }
@@ -221,35 +233,42 @@ function idOf(v: unknown): string | undefined {
   return undefined;
 }
 
-function toRecord(value: unknown, where: string, kind: "corpus" | "queries"): BeirDocument {
+function toRecord(value: unknown, whereFn: () => string, kind: "corpus" | "queries"): BeirDocument {
   if (value === null || typeof value !== "object" || Array.isArray(value)) {
-    throw new DataError(`${where}: expected a JSON object per line, got ${JSON.stringify(value)}`);
+    throw new DataError(`${whereFn()}: expected a JSON object per line, got ${show(value)}`);
   }
   const o = value as Record<string, unknown>;
   const id = idOf(o._id);
   if (id === undefined || id === "") {
     throw new DataError(
-      `${where}: "_id" must be a non-empty string (or integer), got ${JSON.stringify(o._id)}; each ${kind} record needs {"_id", "text"}`,
+      `${whereFn()}: "_id" must be a non-empty string (or integer), got ${show(o._id)}; each ${kind} record needs {"_id", "text"}`,
     );
   }
   if (typeof o.text !== "string") {
     throw new DataError(
-      `${where}: "text" of ${kind} record "${id}" must be a string, got ${JSON.stringify(o.text)}`,
+      `${whereFn()}: "text" of ${kind} record "${id}" must be a string, got ${show(o.text)}`,
     );
   }
   if (o.title !== undefined && o.title !== null && typeof o.title !== "string") {
     throw new DataError(
-      `${where}: "title" of record "${id}" must be a string when present, got ${JSON.stringify(o.title)}`,
+      `${whereFn()}: "title" of record "${id}" must be a string when present, got ${show(o.title)}`,
     );
   }
   return { id, title: typeof o.title === "string" ? o.title : "", text: o.text };
+}
+
+/** A value for an error message, clipped so that a huge record cannot flood the terminal. */
+function show(v: unknown): string {
+  const text = JSON.stringify(v, (_k, x) => (typeof x === "bigint" ? String(x) : x)) ?? String(v);
+  return text.length > 100 ? `${text.slice(0, 97)}...` : text;
 }
 
 async function loadQrelsFiles(paths: string[]): Promise<Qrels> {
   if (paths.length === 1 && paths[0].endsWith(".tsv")) return readQrels(paths[0]);
   const qrels: Qrels = new Map();
   for (const path of paths) {
-    for await (const { value, where } of parquetRows(path, ["query-id", "corpus-id", "score"])) {
+    for await (const { value, pos } of parquetRows(path, ["query-id", "corpus-id", "score"])) {
+      const where = `row ${pos}`;
       const o = value as Record<string, unknown>;
       const q = idOf(o["query-id"]);
       const d = idOf(o["corpus-id"]);

@@ -262,7 +262,10 @@ export async function evaluateBeir(
     const loaded = await stage("load", () => loadBeirQueries(data, { split }));
     const total = await stage("load", () => countCorpus(loaded.files));
     ({ queries, qrels } = loaded);
-    const ids = new Set<string>();
+    // Only judged ids are remembered (the loader itself rejects duplicate ids).
+    const judged = new Set<string>();
+    for (const docs of qrels.values()) for (const d of docs.keys()) judged.add(d);
+    const found = new Set<string>();
     const source = streamBeirCorpus(loaded.files);
     const counted = async function* () {
       for (;;) {
@@ -270,13 +273,13 @@ export async function evaluateBeir(
         const next = await source.next();
         timings.load = (timings.load ?? 0) + (performance.now() - t0) / 1000;
         if (next.done) return;
-        ids.add(next.value.id);
+        documents++;
+        if (judged.has(next.value.id)) found.add(next.value.id);
         yield next.value;
       }
     };
     await retriever.index(counted(), stage, total);
-    documents = ids.size;
-    checkJudgedDocuments(qrels, ids, loaded.files);
+    checkJudgedDocuments(qrels, found, loaded.files);
   } else {
     ({ queries, qrels } = data.dataset);
     documents = data.dataset.corpus.length;
