@@ -6,7 +6,8 @@ import { ConfigError } from "../../util/errors.js";
 function int(name: string, v: string | undefined): number | undefined {
   if (v === undefined) return undefined;
   const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new ConfigError(`--${name} must be a positive integer, got ${JSON.stringify(v)}`);
+  if (!Number.isInteger(n) || n < 1)
+    throw new ConfigError(`--${name} must be a positive integer, got ${JSON.stringify(v)}`);
   return n;
 }
 
@@ -14,7 +15,7 @@ function int(name: string, v: string | undefined): number | undefined {
 export function register(program: Command): void {
   program
     .command("index")
-    .description("Encode a BEIR corpus (title + \" \" + text per document) and build an index")
+    .description('Encode a BEIR corpus (title + " " + text per document) and build an index')
     .requiredOption("--model <pathOrHubId>", "ColBERT model directory or hub id")
     .requiredOption("--corpus <path>", "BEIR corpus.jsonl (or the dataset directory)")
     .requiredOption("--index <dir>", "directory of the new index (must not hold one)")
@@ -23,15 +24,31 @@ export function register(program: Command): void {
     .option("--nbits <n>", "PLAID residual bits (2 or 4)")
     .option("--build-memory-tokens <n>", "PLAID: token embeddings kept in memory while building")
     .option("--no-progress", "hide progress bars")
-    .action(async (o: { model: string; corpus: string; index: string; indexType: string; batchSize: string; nbits?: string; buildMemoryTokens?: string; progress: boolean }) => {
-      const model = await ColBERT.fromPretrained(o.model);
-      const t0 = performance.now();
-      const { documents } = await indexCorpus(model, o.corpus, o.index, {
-        indexType: o.indexType as "plaid" | "exact" | "hnsw",
-        batchSize: int("batch-size", o.batchSize),
-        showProgress: o.progress,
-        plaid: { nbits: int("nbits", o.nbits), buildMemoryTokens: int("build-memory-tokens", o.buildMemoryTokens) },
-      });
-      process.stderr.write(`indexed ${documents} documents into ${o.index} in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
-    });
+    .action(
+      async (o: {
+        model: string;
+        corpus: string;
+        index: string;
+        indexType: string;
+        batchSize: string;
+        nbits?: string;
+        buildMemoryTokens?: string;
+        progress: boolean;
+      }) => {
+        const model = await ColBERT.fromPretrained(o.model);
+        const t0 = performance.now();
+        const { documents } = await indexCorpus(model, o.corpus, o.index, {
+          indexType: o.indexType as "plaid" | "exact" | "hnsw",
+          batchSize: int("batch-size", o.batchSize),
+          showProgress: o.progress,
+          plaid: {
+            nbits: int("nbits", o.nbits),
+            buildMemoryTokens: int("build-memory-tokens", o.buildMemoryTokens),
+          },
+        });
+        process.stderr.write(
+          `indexed ${documents} documents into ${o.index} in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`,
+        );
+      },
+    );
 }

@@ -6,7 +6,8 @@ import { ConfigError } from "../../util/errors.js";
 function int(name: string, v: string | undefined): number | undefined {
   if (v === undefined) return undefined;
   const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new ConfigError(`--${name} must be a positive integer, got ${JSON.stringify(v)}`);
+  if (!Number.isInteger(n) || n < 1)
+    throw new ConfigError(`--${name} must be a positive integer, got ${JSON.stringify(v)}`);
   return n;
 }
 
@@ -24,23 +25,43 @@ export function register(program: Command): void {
     .option("--n-ivf-probe <n>", "PLAID: centroids probed per query token")
     .option("--n-full-scores <n>", "PLAID: candidates kept after approximate scoring")
     .option("--no-progress", "hide progress bars")
-    .action(async (o: { model: string; index: string; queries: string; k: string; output?: string; batchSize: string; nIvfProbe?: string; nFullScores?: string; progress: boolean }) => {
-      const model = await ColBERT.fromPretrained(o.model);
-      const searchParameters: Record<string, number> = {};
-      const probe = int("n-ivf-probe", o.nIvfProbe);
-      const full = int("n-full-scores", o.nFullScores);
-      if (probe) searchParameters.nIvfProbe = probe;
-      if (full) searchParameters.nFullScores = full;
-      const { queryIds, results } = await searchQueries(model, o.index, o.queries, o.output ?? null, {
-        k: int("k", o.k),
-        batchSize: int("batch-size", o.batchSize),
-        showProgress: o.progress,
-        searchParameters,
-      });
-      if (!o.output) {
-        results.forEach((hits, i) => {
-          hits.forEach((h, r) => process.stdout.write(`${queryIds[i]} Q0 ${h.id} ${r + 1} ${h.score} tslate\n`));
-        });
-      }
-    });
+    .action(
+      async (o: {
+        model: string;
+        index: string;
+        queries: string;
+        k: string;
+        output?: string;
+        batchSize: string;
+        nIvfProbe?: string;
+        nFullScores?: string;
+        progress: boolean;
+      }) => {
+        const model = await ColBERT.fromPretrained(o.model);
+        const searchParameters: Record<string, number> = {};
+        const probe = int("n-ivf-probe", o.nIvfProbe);
+        const full = int("n-full-scores", o.nFullScores);
+        if (probe) searchParameters.nIvfProbe = probe;
+        if (full) searchParameters.nFullScores = full;
+        const { queryIds, results } = await searchQueries(
+          model,
+          o.index,
+          o.queries,
+          o.output ?? null,
+          {
+            k: int("k", o.k),
+            batchSize: int("batch-size", o.batchSize),
+            showProgress: o.progress,
+            searchParameters,
+          },
+        );
+        if (!o.output) {
+          results.forEach((hits, i) => {
+            hits.forEach((h, r) =>
+              process.stdout.write(`${queryIds[i]} Q0 ${h.id} ${r + 1} ${h.score} tslate\n`),
+            );
+          });
+        }
+      },
+    );
 }
