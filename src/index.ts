@@ -18,6 +18,20 @@ export { poolEmbeddingsHierarchical } from "./models/pooling.js";
 export type { HubOptions, DownloadProgress } from "./hub/download.js";
 export { snapshotDownload, resolveModelPath, DEFAULT_ALLOW_PATTERNS } from "./hub/download.js";
 export { hubCacheDir } from "./hub/cache.js";
+export { ColBERT, type ColBERTOptions, type ColBERTEncodeOptions } from "./models/colbert.js";
+export {
+  type ColBERTConfig,
+  DEFAULT_COLBERT_CONFIG,
+  PUNCTUATION,
+} from "./models/config.js";
+export { ColBERTTokenizer, type TokenizedBatch, type TokenizeOptions } from "./models/tokenizer.js";
+export type { EmbeddingModel, EncodeOptions } from "./models/types.js";
+export {
+  EmbeddingFileWriter,
+  readEmbeddingFile,
+  type EmbeddingFileFormat,
+} from "./io/embeddings.js";
+export { WeightStore, writeSafetensors, readSafetensorsHeader } from "./io/safetensors.js";
 export { PLAID, Exact, HNSW, openIndex, INDEX_TYPES, type IndexType } from "./indexes/index.js";
 export { DEFAULT_PLAID_CONFIG, DEFAULT_PLAID_SEARCH, DEFAULT_HNSW_CONFIG } from "./indexes/index.js";
 export type { PlaidConfig, PlaidOptions, PlaidSearchOptions, PlaidSearchParameters, PlaidDrift, HnswConfig, HnswOptions, ExactOptions } from "./indexes/index.js";

@@ -43,7 +43,9 @@ async function main(): Promise<void> {
       process.stderr.write(`tslate: error [${err.code}]: ${err.message}\n`);
       process.exit(2);
     }
-    throw err;
+    // Not one of ours (a bug or a runtime failure): say so, with the stack for a report.
+    process.stderr.write(`tslate: unexpected error: ${(err as Error)?.stack ?? String(err)}\n`);
+    process.exit(1);
   }
 }
 

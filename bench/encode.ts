@@ -1,0 +1,301 @@
+/**
+ * Encoding benchmark: a BERT-base-shaped ColBERT (12 layers, hidden 768, 12 heads, FFN 3072,
+ * random weights, PyLate layout) encoding real SciFact documents (180 tokens, batch 32) and
+ * queries, reported as ratios against
+ *   (a) raw onnxruntime running the same graph on the same pre-tokenized batches (our
+ *       pre/post-processing overhead), and
+ *   (b) PyTorch eager on the same weights and ids (Debian's python3-torch, when installed).
+ * Also: checkpoint load time, and RSS while encoding a 10,000-document stream.
+ *
+ *   npm run build && node dist/bench/encode.js [--docs 256] [--queries 512] [--threads 2]
+ *                                              [--stream 10000] [--no-torch]
+ * Results are printed and written to bench/results/encode.json.
+ */
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { createInferenceSession, makeTensor } from "../src/graph/runtime.js";
+import { prepareRuntimeModel } from "../src/graph/session.js";
+import { type TensorToWrite, WeightStore, writeSafetensors } from "../src/io/safetensors.js";
+import { buildEncoderGraph, readBackboneConfig } from "../src/models/backbones/index.js";
+import { ColBERT } from "../src/models/colbert.js";
+import { DEFAULT_COLBERT_CONFIG } from "../src/models/config.js";
+import { ColBERTTokenizer, type TokenizedBatch } from "../src/models/tokenizer.js";
+
+const repo = fileURLToPath(new URL("../../", import.meta.url));
+const shared = join(repo, "..", "shared");
+
+const { values: args } = parseArgs({
+  options: {
+    docs: { type: "string", default: "256" },
+    queries: { type: "string", default: "512" },
+    threads: { type: "string", default: "2" },
+    stream: { type: "string", default: "10000" },
+    "no-torch": { type: "boolean", default: false },
+  },
+});
+const threads = Number(args.threads);
+
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = Math.imul(a ^ (a >>> 15), a | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Writes a BERT-base-shaped PyLate checkpoint with random weights (cached in tmpdir). */
+function buildCheckpoint(dir: string): void {
+  if (existsSync(join(dir, "1_Dense", "model.safetensors"))) return;
+  mkdirSync(join(dir, "1_Dense"), { recursive: true });
+  const H = 768;
+  const F = 3072;
+  const layers = 12;
+  const tokJson = JSON.parse(readFileSync(join(shared, "tokenizers/bert-base-uncased/tokenizer.json"), "utf8"));
+  const tokConfig = JSON.parse(
+    readFileSync(join(shared, "tokenizers/bert-base-uncased/tokenizer_config.json"), "utf8"),
+  );
+  const tok = new ColBERTTokenizer(tokJson, tokConfig, DEFAULT_COLBERT_CONFIG);
+  const vocab = tok.vocabSize;
+  const rand = rng(1);
+  const tensors: Record<string, TensorToWrite> = {};
+  const normal = (shape: number[], std = 0.02): TensorToWrite => {
+    const n = shape.reduce((a, b) => a * b, 1);
+    const data = new Float32Array(n);
+    // Sum of 3 uniforms: close enough to a normal for timing purposes.
+    const s = std * 2;
+    for (let i = 0; i < n; i++) data[i] = (rand() + rand() + rand() - 1.5) * s;
+    return { data, shape };
+  };
+  const fill = (shape: number[], v: number): TensorToWrite => ({
+    data: new Float32Array(shape.reduce((a, b) => a * b, 1)).fill(v),
+    shape,
+  });
+  tensors["embeddings.word_embeddings.weight"] = normal([vocab, H]);
+  tensors["embeddings.position_embeddings.weight"] = normal([512, H]);
+  tensors["embeddings.token_type_embeddings.weight"] = normal([2, H]);
+  tensors["embeddings.LayerNorm.weight"] = fill([H], 1);
+  tensors["embeddings.LayerNorm.bias"] = fill([H], 0);
+  for (let l = 0; l < layers; l++) {
+    const p = `encoder.layer.${l}.`;
+    for (const n of ["query", "key", "value"]) {
+      tensors[`${p}attention.self.${n}.weight`] = normal([H, H]);
+      tensors[`${p}attention.self.${n}.bias`] = normal([H]);
+    }
+    tensors[`${p}attention.output.dense.weight`] = normal([H, H]);
+    tensors[`${p}attention.output.dense.bias`] = normal([H]);
+    tensors[`${p}attention.output.LayerNorm.weight`] = fill([H], 1);
+    tensors[`${p}attention.output.LayerNorm.bias`] = fill([H], 0);
+    tensors[`${p}intermediate.dense.weight`] = normal([F, H]);
+    tensors[`${p}intermediate.dense.bias`] = normal([F]);
+    tensors[`${p}output.dense.weight`] = normal([H, F]);
+    tensors[`${p}output.dense.bias`] = normal([H]);
+    tensors[`${p}output.LayerNorm.weight`] = fill([H], 1);
+    tensors[`${p}output.LayerNorm.bias`] = fill([H], 0);
+  }
+  writeSafetensors(join(dir, "model.safetensors"), tensors);
+  writeSafetensors(join(dir, "1_Dense", "model.safetensors"), {
+    "linear.weight": normal([128, H], 0.05),
+  });
+  const json = (name: string, v: unknown) => writeFileSync(join(dir, name), JSON.stringify(v, null, 2));
+  json("config.json", {
+    architectures: ["BertModel"],
+    model_type: "bert",
+    hidden_size: H,
+    num_hidden_layers: layers,
+    num_attention_heads: 12,
+    intermediate_size: F,
+    hidden_act: "gelu",
+    layer_norm_eps: 1e-12,
+    max_position_embeddings: 512,
+    type_vocab_size: 2,
+    vocab_size: vocab,
+    position_embedding_type: "absolute",
+    hidden_dropout_prob: 0,
+    attention_probs_dropout_prob: 0,
+  });
+  json("1_Dense/config.json", {
+    in_features: H,
+    out_features: 128,
+    bias: false,
+    activation_function: "torch.nn.modules.linear.Identity",
+    use_residual: false,
+  });
+  json("modules.json", [
+    { idx: 0, name: "0", path: "", type: "sentence_transformers.models.Transformer" },
+    { idx: 1, name: "1", path: "1_Dense", type: "pylate.models.Dense.Dense" },
+  ]);
+  json("config_sentence_transformers.json", { model_type: "ColBERT", query_prefix: "[Q] ", document_prefix: "[D] " });
+  json("tokenizer.json", tok.tokenizerJson);
+  json("tokenizer_config.json", { ...tokConfig, mask_token: "[MASK]", pad_token: "[MASK]" });
+}
+
+function readCorpus(n: number): string[] {
+  const lines = readFileSync(join(shared, "data/scifact/corpus.jsonl"), "utf8").split("\n");
+  const out: string[] = [];
+  for (const line of lines) {
+    if (!line.trim()) continue;
+    const d = JSON.parse(line);
+    out.push(`${d.title} ${d.text}`.trim());
+    if (out.length >= n) break;
+  }
+  return out;
+}
+
+function readQueries(n: number): string[] {
+  return readFileSync(join(shared, "data/scifact/queries.jsonl"), "utf8")
+    .split("\n")
+    .filter((l) => l.trim())
+    .slice(0, n)
+    .map((l) => JSON.parse(l).text as string);
+}
+
+/** The batches encode() builds: texts sorted by decreasing length, batches of 32. */
+function batchesOf(model: ColBERT, texts: string[], isQuery: boolean): TokenizedBatch[] {
+  const order = texts.map((_, i) => i).sort((a, b) => [...texts[b]].length - [...texts[a]].length);
+  const out: TokenizedBatch[] = [];
+  for (let s = 0; s < order.length; s += 32) {
+    out.push(model.tokenize(order.slice(s, s + 32).map((i) => texts[i]), { isQuery }));
+  }
+  return out;
+}
+
+async function timeIt(fn: () => Promise<unknown>): Promise<number> {
+  const t = performance.now();
+  await fn();
+  return (performance.now() - t) / 1000;
+}
+
+function torchSeconds(dir: string, batches: TokenizedBatch[]): number | null {
+  if (args["no-torch"]) return null;
+  const probe = spawnSync("/usr/bin/python3", ["-c", "import torch"], { encoding: "utf8" });
+  if (probe.status !== 0) {
+    console.log("  PyTorch: /usr/bin/python3 has no torch (apt-get install python3-torch); skipped");
+    return null;
+  }
+  const file = join(tmpdir(), "tslate-bench-batches.json");
+  const rows = (a: BigInt64Array, b: TokenizedBatch) =>
+    Array.from({ length: b.batchSize }, (_, i) =>
+      Array.from(a.subarray(i * b.seqLength, (i + 1) * b.seqLength), Number),
+    );
+  writeFileSync(
+    file,
+    JSON.stringify(batches.map((b) => ({ input_ids: rows(b.inputIds, b), attention_mask: rows(b.attentionMask, b) }))),
+  );
+  const r = spawnSync(
+    "/usr/bin/python3",
+    [join(repo, "bench/torch_bert.py"), dir, file, String(threads)],
+    { encoding: "utf8", maxBuffer: 1 << 26 },
+  );
+  if (r.status !== 0) {
+    console.log(`  PyTorch run failed: ${r.stderr.slice(-500)}`);
+    return null;
+  }
+  const out = JSON.parse(r.stdout.trim().split("\n").pop()!);
+  return (out.seconds as number[]).reduce((a, b) => a + b, 0);
+}
+
+async function main(): Promise<void> {
+  const dir = join(tmpdir(), "tslate-bench-bert-base");
+  console.log(`checkpoint: ${dir} (BERT-base shape, random weights)`);
+  buildCheckpoint(dir);
+  const results: Record<string, unknown> = { threads, date: new Date().toISOString() };
+
+  // Load time: the first load may read from disk, the second from the page cache.
+  const loads: number[] = [];
+  let model: ColBERT | null = null;
+  for (let i = 0; i < 2; i++) {
+    if (model) await model.dispose();
+    const t = performance.now();
+    model = await ColBERT.fromPretrained(dir, { threads });
+    loads.push((performance.now() - t) / 1000);
+  }
+  model = model!;
+  console.log(`load: ${loads.map((s) => `${s.toFixed(2)} s`).join(", ")} (target < 1 s)`);
+  results.loadSeconds = loads;
+
+  // Raw onnxruntime on the same graph.
+  const config = readBackboneConfig(dir);
+  const built = buildEncoderGraph(config, WeightStore.open(dir), { dense: model.dense, normalize: false });
+  const raw = await createInferenceSession(prepareRuntimeModel(built.graph), { threads });
+  const runRaw = async (batches: TokenizedBatch[]) => {
+    for (const b of batches) {
+      const dims = [b.batchSize, b.seqLength];
+      await raw.run({
+        input_ids: makeTensor("int64", b.inputIds, dims),
+        attention_mask: makeTensor("int64", b.attentionMask, dims),
+        token_type_ids: makeTensor("int64", b.tokenTypeIds, dims),
+      });
+    }
+  };
+
+  for (const [kind, texts] of [
+    ["documents", readCorpus(Number(args.docs))],
+    ["queries", readQueries(Number(args.queries))],
+  ] as const) {
+    const isQuery = kind === "queries";
+    const batches = batchesOf(model, texts, isQuery);
+    const tokens = batches.reduce((a, b) => a + b.batchSize * b.seqLength, 0);
+    await model.encode(texts.slice(0, 32), { isQuery }); // warm-up
+    await runRaw(batches.slice(0, 1));
+    const ours = await timeIt(() => model!.encode(texts, { isQuery, batchSize: 32 }));
+    const rawS = await timeIt(() => runRaw(batches));
+    const torchS = torchSeconds(dir, batches);
+    const perS = texts.length / ours;
+    const line: Record<string, unknown> = {
+      texts: texts.length,
+      paddedTokens: tokens,
+      tslatePerSecond: perS,
+      rawOrtPerSecond: texts.length / rawS,
+      tslateVsRawOrt: rawS / ours,
+      prePostProcessingShare: 1 - rawS / ours,
+    };
+    console.log(
+      `${kind}: tslate ${perS.toFixed(1)}/s, raw ORT ${(texts.length / rawS).toFixed(1)}/s -> ratio ${(rawS / ours).toFixed(3)}, pre/post-processing ${(100 * (1 - rawS / ours)).toFixed(1)}% of encode time (target <= 10%)`,
+    );
+    if (torchS !== null) {
+      line.torchEagerPerSecond = texts.length / torchS;
+      line.tslateVsTorchEager = torchS / ours;
+      console.log(
+        `${kind}: PyTorch eager ${(texts.length / torchS).toFixed(1)}/s -> tslate is ${(torchS / ours).toFixed(2)}x PyTorch eager${isQuery ? "" : " (target >= 1.3x)"}`,
+      );
+    }
+    results[kind] = line;
+  }
+  await raw.release();
+  await model.dispose();
+
+  // Memory while streaming documents (the tiny fixture model: this measures tslate's own
+  // buffers, not the network's activations).
+  const n = Number(args.stream);
+  if (n > 0) {
+    const tiny = await ColBERT.fromPretrained(join(shared, "fixtures/bert-tiny-colbert"), { threads });
+    const corpus = readCorpus(5183);
+    function* stream() {
+      for (let i = 0; i < n; i++) yield corpus[i % corpus.length];
+    }
+    const rss: number[] = [];
+    let count = 0;
+    let tokens = 0;
+    const t = performance.now();
+    for await (const m of tiny.encodeStream(stream(), { isQuery: false })) {
+      tokens += m.rows;
+      if (++count % 1000 === 0) rss.push(process.memoryUsage().rss / 2 ** 20);
+    }
+    const secs = (performance.now() - t) / 1000;
+    await tiny.dispose();
+    console.log(
+      `stream: ${count} documents (${tokens} token vectors) in ${secs.toFixed(1)} s; RSS every 1000 docs (MiB): ${rss.map((r) => r.toFixed(0)).join(" ")}`,
+    );
+    results.stream = { documents: count, seconds: secs, rssMiBEvery1000: rss };
+  }
+  mkdirSync(join(repo, "bench/results"), { recursive: true });
+  writeFileSync(join(repo, "bench/results/encode.json"), `${JSON.stringify(results, null, 2)}\n`);
+}
+
+await main();
