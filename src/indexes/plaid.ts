@@ -636,7 +636,7 @@ export class PLAID extends BaseIndex {
     for (let idx = 0; idx < cands.length; idx++) {
       let u = 0;
       const lo = idx * nq;
-      for (let i = 0; i < nq; i++) u += lower[lo + i] > theta[i] ? lower[lo + i] : theta[i];
+      for (let i = 0; i < nq; i++) u += Math.max(lower[lo + i], theta[i]);
       upper[idx] = u;
     }
     const order = Array.from(cands.keys()).sort((a, b) => upper[b] - upper[a]);

@@ -247,3 +247,22 @@ test("opening an index with the wrong class says which type it is", async () => 
     t.cleanup();
   }
 });
+
+test("HNSW with a wide token beam returns the Exact ranking", async () => {
+  const t1 = tempDir();
+  const t2 = tempDir();
+  try {
+    const h = await HNSW.create(t1.dir, { m: 16, efConstruction: 100 });
+    const e = await Exact.create(t2.dir);
+    await h.add(data.ids, data.docs);
+    await e.add(data.ids, data.docs);
+    const qs = [q(1), q(17), q(33)];
+    // kToken >= all tokens: every document is a candidate, so the rerank is exhaustive.
+    assert.deepEqual(await h.search(qs, { k: 10, kToken: 1000 }), await e.search(qs, { k: 10 }));
+    await h.close();
+    await e.close();
+  } finally {
+    t1.cleanup();
+    t2.cleanup();
+  }
+});

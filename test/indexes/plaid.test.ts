@@ -173,3 +173,79 @@ test("PLAID rejects bad configuration and search parameters", async () => {
     t.cleanup();
   }
 });
+
+test("codec: half-float centroids round-trip, residuals decompress close to the input", async () => {
+  const { toF16Bits, fromF16Bits, trainCodec, quantizeResiduals, decompress } = await import(
+    "../../src/indexes/codec.js"
+  );
+  for (const v of [0, 1, -1, 0.5, 0.1, -0.3, 1e-5, 65504]) {
+    const r = fromF16Bits(toF16Bits(v));
+    assert.ok(Math.abs(r - v) <= Math.abs(v) * 2 ** -11 + 2 ** -24, `${v} -> ${r}`);
+  }
+  const { docs } = synthetic({ docs: 200, dim: 16, seed: 12, noise: 0.2 });
+  const x = new Float32Array(docs.reduce((s, d) => s + d.data.length, 0));
+  let o = 0;
+  for (const d of docs) {
+    x.set(d.data, o);
+    o += d.data.length;
+  }
+  const n = x.length / 16;
+  const codec = await trainCodec(x.slice(), 16, n, {
+    nbits: 4,
+    kmeansIterations: 4,
+    maxPointsPerCentroid: 256,
+    seed: 1,
+  });
+  for (const c of codec.centroids) assert.equal(fromF16Bits(toF16Bits(c)), c);
+  const { argmaxABt } = await import("../../src/indexes/kernels.js");
+  const codes = await argmaxABt(x, n, codec.centroids, codec.centroids.length / 16, 16);
+  const { packed } = quantizeResiduals(codec, x, codes);
+  assert.equal(packed.length, n * 8);
+  const y = decompress(codec, codes, packed);
+  let worst = 1;
+  for (let t = 0; t < n; t++) {
+    let s = 0;
+    for (let j = 0; j < 16; j++) s += x[t * 16 + j] * y[t * 16 + j];
+    worst = Math.min(worst, s);
+  }
+  // 4-bit residuals keep every token within a small angle of its original (cos > 0.95).
+  assert.ok(worst > 0.95, `worst cosine ${worst}`);
+});
+
+test("streaming spill keeps a bounded reservoir and replays the documents exactly", async () => {
+  const { spillDocuments } = await import("../../src/indexes/spill.js");
+  const { docs, ids } = synthetic({ docs: 300, dim: 16, seed: 13 });
+  const t = tempDir();
+  try {
+    async function* stream() {
+      for (let i = 0; i < docs.length; i++)
+        yield { id: ids[i], embedding: docs[i], metadata: { i } };
+    }
+    const spill = await spillDocuments(stream(), `${t.dir}/spill`, { sampleTokens: 100, seed: 1 });
+    const tokens = docs.reduce((s, d) => s + d.rows, 0);
+    assert.equal(spill.tokens, tokens);
+    assert.equal(spill.sample.length, 100 * 16, "sample bounded by sampleTokens");
+    let i = 0;
+    for await (const batch of spill.batches(50)) {
+      assert.ok(batch.reduce((s, d) => s + d.embedding.rows, 0) < 50 + 8);
+      for (const d of batch) {
+        assert.equal(d.id, ids[i]);
+        assert.deepEqual(d.metadata, { i });
+        assert.deepEqual(d.embedding.data, docs[i].data);
+        i++;
+      }
+    }
+    assert.equal(i, docs.length);
+    spill.close();
+    async function* dup() {
+      yield { id: "a", embedding: docs[0] };
+      yield { id: "a", embedding: docs[1] };
+    }
+    await assert.rejects(
+      spillDocuments(dup(), `${t.dir}/s2`, { sampleTokens: 10, seed: 1 }),
+      /duplicate id/,
+    );
+  } finally {
+    t.cleanup();
+  }
+});
