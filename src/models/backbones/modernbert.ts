@@ -45,7 +45,7 @@ function ropeThetas(config: HfConfig): { global: number; local: number } {
       return { global: full, local: sliding };
   }
   const global = config.num("global_rope_theta", 160000);
-  return { global, local: config.num("local_rope_theta", global) };
+  return { global, local: config.num("local_rope_theta", 10000) };
 }
 
 function layerIsLocal(config: HfConfig, l: number, every: number): boolean {
@@ -66,7 +66,7 @@ function build(
   const I = config.int("intermediate_size");
   const vocab = config.int("vocab_size");
   const eps = config.num("norm_eps", 1e-5);
-  const every = config.int("global_attn_every_n_layers", 1);
+  const every = config.int("global_attn_every_n_layers", 3);
   const window = config.int("local_attention", 128);
   const act = config.str("hidden_activation", "gelu");
   const normBias = config.bool("norm_bias", false);
