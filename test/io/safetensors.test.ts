@@ -236,3 +236,22 @@ describe("safetensors", () => {
     );
   });
 });
+
+test("withOverrides replaces and adds tensors, keeps the others in place", () => {
+  const base = join(tmp, "base.safetensors");
+  const over = join(tmp, "over.safetensors");
+  writeSafetensors(base, {
+    "bert.a": { data: Float32Array.from([1, 2]), shape: [2] },
+    "bert.b": { data: Float32Array.from([3]), shape: [1] },
+  });
+  writeSafetensors(over, {
+    "bert.a": { data: Float32Array.from([9, 9, 9]), shape: [3] },
+    "bert.c": { data: Float32Array.from([7]), shape: [1] },
+  });
+  const store = WeightStore.open(base, { prefix: "bert." }).withOverrides(WeightStore.open(over));
+  assert.equal(store.prefix, "bert.");
+  assert.deepEqual(store.names().sort(), ["a", "b", "c"]);
+  assert.deepEqual(Array.from(store.readFloat32("a")), [9, 9, 9]);
+  assert.equal(store.info("b").file, base);
+  assert.deepEqual(Array.from(store.readFloat32("b")), [3]);
+});
