@@ -340,16 +340,6 @@ export class WeightStore {
     return new WeightStore(this.tensors, prefix, this.source, this.metadata);
   }
 
-  /**
-   * This store with the tensors of `overrides` added or replacing ours (full names, prefix
-   * included); every other tensor still points into the original files.
-   */
-  withOverrides(overrides: WeightStore): WeightStore {
-    const merged = new Map(this.tensors);
-    for (const [name, info] of overrides.tensors) merged.set(name, info);
-    return new WeightStore(merged, this.prefix, this.source, this.metadata);
-  }
-
   /** Tensor names (without the prefix) that start with the prefix. */
   names(): string[] {
     const out: string[] = [];
