@@ -314,7 +314,7 @@ export abstract class BaseIndex implements MultiVectorIndex {
         .filter((d): d is number => d !== undefined);
       if (docnos.length === 0) return;
       const next = this.nextManifest();
-      next.deleted = this.writeDeleted(docnos);
+      this.applyDeletions(next, docnos);
       const files = await this.beforeDeleteCommit(docnos);
       if (files) next.files = { ...next.files, ...files };
       this.commit(next);
@@ -328,15 +328,30 @@ export abstract class BaseIndex implements MultiVectorIndex {
     return structuredClone({ ...this.manifest, generation: this.manifest.generation + 1 });
   }
 
-  private writeDeleted(extra: number[]): Manifest["deleted"] {
+  /**
+   * Applies deletions to `next`: chunks whose documents are all deleted leave the manifest
+   * (their files are collected), and the deletion list keeps the dead documents of the others.
+   */
+  private applyDeletions(next: Manifest, extra: number[]): void {
+    const dying = new Set(extra);
+    const isDead = (d: number) => !this.alive[d] || dying.has(d);
+    next.chunks = next.chunks.filter((c) => {
+      if (c.firstDocno >= this.manifest.nextDocno) return true; // added by this write
+      for (let d = c.firstDocno; d < c.firstDocno + c.docs; d++) if (!isDead(d)) return true;
+      return false;
+    });
     const dead: number[] = [];
-    for (let d = 0; d < this.manifest.nextDocno; d++) if (!this.alive[d]) dead.push(d);
-    dead.push(...extra);
-    return this.store.writeFile(
-      `deleted-${this.manifest.generation + 1}`,
-      {},
-      { docnos: Uint32Array.from(dead) },
-    );
+    for (const c of next.chunks) {
+      if (c.firstDocno >= this.manifest.nextDocno) continue;
+      for (let d = c.firstDocno; d < c.firstDocno + c.docs; d++) if (isDead(d)) dead.push(d);
+    }
+    next.deleted = dead.length
+      ? this.store.writeFile(
+          `deleted-${this.manifest.generation + 1}`,
+          {},
+          { docnos: Uint32Array.from(dead) },
+        )
+      : null;
   }
 
   private commit(next: Manifest): void {
@@ -391,7 +406,7 @@ export abstract class BaseIndex implements MultiVectorIndex {
     next.chunks.push(chunkRef);
     if (encoded.files) next.files = { ...next.files, ...encoded.files };
     if (encoded.state) next.state = { ...next.state, ...encoded.state };
-    if (replaced.length) next.deleted = this.writeDeleted(replaced);
+    if (replaced.length) this.applyDeletions(next, replaced);
     this.commit(next);
     // In-memory state follows the committed manifest.
     this.growTo(next.nextDocno);

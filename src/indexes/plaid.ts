@@ -278,6 +278,49 @@ export class PLAID extends BaseIndex {
     };
   }
 
+  /**
+   * Rebuilds the index when `drift().rebuildRecommended`: trains a new codec (K from the current
+   * token count) on the live documents, decompressed, and re-encodes them, in one atomic commit.
+   * Ids and metadata are kept. Needs the decompressed index in memory (fp32).
+   */
+  async rebuild(): Promise<void> {
+    this.checkOpen();
+    const codec = this.codec;
+    if (!codec || this.count() === 0) return;
+    const ids = this.ids();
+    const embs = ids.map((id) => this.decompressed(id)!);
+    const metas = ids.map((id) => this.metadata(id) ?? {});
+    const tokens = embs.reduce((s, e) => s + e.rows, 0);
+    const cfg = this.config;
+    const take = Math.min(tokens, cfg.buildMemoryTokens);
+    const sample = new Float32Array(take * codec.dim);
+    // Evenly spaced tokens: a deterministic sample of the whole collection.
+    let t = 0;
+    let next = 0;
+    for (const e of embs) {
+      for (let r = 0; r < e.rows; r++, t++) {
+        if (next < take && t === Math.floor((next * tokens) / take)) {
+          sample.set(e.data.subarray(r * codec.dim, (r + 1) * codec.dim), next * codec.dim);
+          next++;
+        }
+      }
+    }
+    this.pendingCodec = await trainCodec(sample, codec.dim, tokens, {
+      nbits: cfg.nbits,
+      numCentroids: cfg.numCentroids ?? undefined,
+      kmeansIterations: cfg.kmeansIterations,
+      maxPointsPerCentroid: cfg.maxPointsPerCentroid,
+      seed: cfg.seed,
+    });
+    this.buildMode = true;
+    try {
+      await this.update(ids, embs, metas);
+    } finally {
+      this.buildMode = false;
+      this.pendingCodec = null;
+    }
+  }
+
   // ---- writes ----
 
   protected async encode(embeddings: Matrix[]): Promise<EncodedChunk> {

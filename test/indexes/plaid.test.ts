@@ -1,4 +1,6 @@
 import assert from "node:assert/strict";
+import { readdirSync } from "node:fs";
+import { join } from "node:path";
 import { test } from "node:test";
 import { Exact } from "../../src/indexes/exact.js";
 import { PLAID } from "../../src/indexes/plaid.js";
@@ -152,7 +154,19 @@ test("adding out-of-distribution documents adds centroids without a rebuild", as
     const re = await PLAID.open(t1.dir);
     assert.equal(re.drift().addedCentroids, drift.addedCentroids);
     assert.equal(re.count(), 230);
+    // Rebuild: a new codec for all 230 documents, ids and metadata kept, old files collected.
+    await re.rebuild();
+    assert.equal(re.drift().addedCentroids, 0);
+    assert.equal(re.count(), 230);
+    const again = await re.search([b.query(b.docs[5], 4, 0.02)], { k: 1 });
+    assert.equal(again[0][0].id, "new-doc-5");
     await re.close();
+    const re2 = await PLAID.open(t1.dir);
+    assert.equal(re2.count(), 230);
+    assert.equal((await re2.search([a.query(a.docs[7], 4, 0.02)], { k: 1 }))[0][0].id, "doc-7");
+    const files = readdirSync(join(t1.dir, "files"));
+    assert.deepEqual(files.filter((f) => f.startsWith("chunk-")).length, 1);
+    await re2.close();
   } finally {
     t1.cleanup();
   }
