@@ -1,0 +1,247 @@
+/**
+ * Training throughput: steps/s and peak memory of one Contrastive training step (forward,
+ * backward, AdamW) for a BERT-base-shaped ColBERT (hidden 768, 12 layers, 12 heads,
+ * intermediate 3072, vocab 30522, Dense 768 → 128) at batch 16 (queries of 32 tokens,
+ * documents of 180 tokens), against PyTorch autograd on the same weights and batch
+ * (bench/train_torch.py, run with /usr/bin/python3 when `import torch` works).
+ *
+ *   npx tsc -p tsconfig.json && node dist/bench/train.js [--steps 5] [--threads 2] [--negatives 0]
+ *
+ * Weights are random (N(0, 0.02), LayerNorm 1/0), written once to a temporary safetensors
+ * file that both sides read. Both sides use the same number of threads. Results go to
+ * bench/results/train.json.
+ */
+import { execFileSync, spawnSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { type TensorToWrite, WeightStore, writeSafetensors } from "../src/io/safetensors.js";
+import { Contrastive, type ContrastiveBatch } from "../src/losses/contrastive.js";
+import type { TokenizedColumn } from "../src/losses/types.js";
+import { HfConfig } from "../src/models/backbones/common.js";
+import { AdamW } from "../src/training/adamw.js";
+import { TrainingStep } from "../src/training/step.js";
+
+const { values } = parseArgs({
+  options: {
+    steps: { type: "string", default: "5" },
+    threads: { type: "string", default: "2" },
+    batch: { type: "string", default: "16" },
+    negatives: { type: "string", default: "0" },
+    layers: { type: "string", default: "12" },
+    python: { type: "string", default: "/usr/bin/python3" },
+  },
+});
+const STEPS = Number(values.steps);
+const THREADS = Number(values.threads);
+const B = Number(values.batch);
+const NEG = Number(values.negatives);
+const LQ = 32;
+const LD = 180;
+const H = 768;
+const E = 128;
+const LAYERS = Number(values.layers);
+const VOCAB = 30522;
+
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+const rand = rng(1234);
+const normal = (std: number) => () => {
+  // Box-Muller
+  const u = Math.max(rand(), 1e-12);
+  return std * Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * rand());
+};
+
+function peakRssMb(): number {
+  const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync("/proc/self/status", "utf8"));
+  return m ? Number(m[1]) / 1024 : Number.NaN;
+}
+
+const dir = mkdtempSync(join(tmpdir(), "tslate-bench-train-"));
+try {
+  const config = {
+    model_type: "bert",
+    hidden_size: H,
+    num_hidden_layers: LAYERS,
+    num_attention_heads: 12,
+    intermediate_size: 3072,
+    vocab_size: VOCAB,
+    max_position_embeddings: 512,
+    type_vocab_size: 2,
+    layer_norm_eps: 1e-12,
+    hidden_act: "gelu",
+    hidden_dropout_prob: 0,
+    attention_probs_dropout_prob: 0,
+  };
+  writeFileSync(join(dir, "config.json"), JSON.stringify(config));
+  const tensors: Record<string, TensorToWrite> = {};
+  const add = (name: string, shape: number[], init: "normal" | "ones" | "zeros") => {
+    const n = shape.reduce((a, b) => a * b, 1);
+    const data = new Float32Array(n);
+    if (init === "ones") data.fill(1);
+    else if (init === "normal") {
+      const g = normal(0.02);
+      for (let i = 0; i < n; i++) data[i] = g();
+    }
+    tensors[name] = { data, shape };
+  };
+  add("embeddings.word_embeddings.weight", [VOCAB, H], "normal");
+  add("embeddings.position_embeddings.weight", [512, H], "normal");
+  add("embeddings.token_type_embeddings.weight", [2, H], "normal");
+  add("embeddings.LayerNorm.weight", [H], "ones");
+  add("embeddings.LayerNorm.bias", [H], "zeros");
+  for (let l = 0; l < LAYERS; l++) {
+    const p = `encoder.layer.${l}`;
+    for (const n of [
+      "attention.self.query",
+      "attention.self.key",
+      "attention.self.value",
+      "attention.output.dense",
+    ]) {
+      add(`${p}.${n}.weight`, [H, H], "normal");
+      add(`${p}.${n}.bias`, [H], "zeros");
+    }
+    add(`${p}.attention.output.LayerNorm.weight`, [H], "ones");
+    add(`${p}.attention.output.LayerNorm.bias`, [H], "zeros");
+    add(`${p}.intermediate.dense.weight`, [3072, H], "normal");
+    add(`${p}.intermediate.dense.bias`, [3072], "zeros");
+    add(`${p}.output.dense.weight`, [H, 3072], "normal");
+    add(`${p}.output.dense.bias`, [H], "zeros");
+    add(`${p}.output.LayerNorm.weight`, [H], "ones");
+    add(`${p}.output.LayerNorm.bias`, [H], "zeros");
+  }
+  writeSafetensors(join(dir, "model.safetensors"), tensors, { format: "pt" });
+  const dense: TensorToWrite = { data: new Float32Array(E * H).map(normal(0.02)), shape: [E, H] };
+  writeSafetensors(join(dir, "dense.safetensors"), { "linear.weight": dense }, { format: "pt" });
+  for (const k of Object.keys(tensors)) delete tensors[k];
+
+  // A batch: real-looking lengths (queries 8-20 real tokens then [MASK] expansion, documents
+  // 60-180 real tokens then padding), ids uniform over the vocabulary.
+  const column = (rows: number, len: number, isQuery: boolean): TokenizedColumn => {
+    const ids = new BigInt64Array(rows * len);
+    const mask = new BigInt64Array(rows * len);
+    for (let r = 0; r < rows; r++) {
+      const real = isQuery ? 8 + Math.floor(rand() * 13) : 60 + Math.floor(rand() * 121);
+      for (let t = 0; t < len; t++) {
+        const i = r * len + t;
+        if (t < real) {
+          ids[i] = BigInt(
+            t === 0 ? 101 : t === real - 1 ? 102 : 1000 + Math.floor(rand() * (VOCAB - 1000)),
+          );
+          mask[i] = 1n;
+        } else ids[i] = 103n; // [MASK]: query expansion / PyLate's pad id
+      }
+    }
+    return {
+      inputIds: ids,
+      attentionMask: mask,
+      tokenTypeIds: new BigInt64Array(rows * len),
+      batchSize: rows,
+      seqLength: len,
+    };
+  };
+  const batch: ContrastiveBatch = {
+    queries: column(B, LQ, true),
+    documents: Array.from({ length: 1 + NEG }, () => column(B, LD, false)),
+  };
+  const batchFile = join(dir, "batch.json");
+  writeFileSync(
+    batchFile,
+    JSON.stringify({
+      queries: {
+        ids: Array.from(batch.queries.inputIds, Number),
+        mask: Array.from(batch.queries.attentionMask, Number),
+      },
+      documents: batch.documents.map((c) => ({
+        ids: Array.from(c.inputIds, Number),
+        mask: Array.from(c.attentionMask, Number),
+      })),
+      B,
+      LQ,
+      LD,
+    }),
+  );
+
+  // ---- tslate (onnxruntime) ----
+  const model = {
+    config: new HfConfig(config, join(dir, "config.json")),
+    weights: WeightStore.open(dir),
+    dense: { weight: dense.data as Float32Array, outFeatures: E, inFeatures: H },
+  };
+  const t0 = Date.now();
+  const step = await TrainingStep.create(model, new Contrastive(), { threads: THREADS });
+  const buildSeconds = (Date.now() - t0) / 1000;
+  const opt = new AdamW(step.parameters, { lr: 1e-5, weightDecay: 0.01 });
+  const masks = { skiplistIds: new Set<number>(), doQueryExpansion: true };
+  const losses: number[] = [];
+  const times: number[] = [];
+  for (let s = 0; s <= STEPS; s++) {
+    const t = process.hrtime.bigint();
+    const r = await step.run(batch, masks);
+    opt.step(r.grads);
+    const dt = Number(process.hrtime.bigint() - t) / 1e9;
+    losses.push(r.loss);
+    if (s > 0) times.push(dt); // step 0 is warm-up
+    console.log(`tslate step ${s}: ${dt.toFixed(2)} s, loss ${r.loss.toFixed(5)}`);
+  }
+  await step.dispose();
+  const tsMean = times.reduce((a, b) => a + b, 0) / times.length;
+  const tslate = {
+    stepsPerSecond: 1 / tsMean,
+    secondsPerStep: tsMean,
+    peakRssMb: peakRssMb(),
+    sessionBuildSeconds: buildSeconds,
+    lossFirstStep: losses[0],
+  };
+  console.log(
+    `tslate: ${tslate.stepsPerSecond.toFixed(3)} steps/s, peak RSS ${tslate.peakRssMb.toFixed(0)} MB`,
+  );
+
+  // ---- PyTorch autograd ----
+  let torch: Record<string, number> | null = null;
+  let torchNote = "";
+  const hasTorch =
+    spawnSync(values.python, ["-c", "import torch"], { stdio: "ignore" }).status === 0;
+  if (hasTorch) {
+    const script = new URL("../../bench/train_torch.py", import.meta.url).pathname;
+    const out = execFileSync(
+      values.python,
+      [script, dir, batchFile, String(STEPS), String(THREADS), String(LAYERS)],
+      {
+        encoding: "utf8",
+        maxBuffer: 1 << 24,
+      },
+    );
+    process.stdout.write(out);
+    torch = JSON.parse(out.trim().split("\n").pop()!);
+  } else torchNote = `${values.python} cannot import torch: no PyTorch comparison`;
+
+  const result = {
+    shape: { hidden: H, layers: LAYERS, heads: 12, intermediate: 3072, vocab: VOCAB, dense: E },
+    batch: { queries: B, queryLength: LQ, documentsPerQuery: 1 + NEG, documentLength: LD },
+    threads: THREADS,
+    steps: STEPS,
+    tslate,
+    torch,
+    ratio: torch ? tslate.stepsPerSecond / torch.stepsPerSecond : null,
+    lossDiffFirstStep: torch ? Math.abs(tslate.lossFirstStep - torch.lossFirstStep) : null,
+    note:
+      torchNote ||
+      "same weights and batch; both sides time forward + backward + AdamW, step 0 excluded (warm-up)",
+  };
+  console.log(JSON.stringify(result, null, 2));
+  const resultsDir = new URL("../../bench/results/", import.meta.url).pathname;
+  mkdirSync(resultsDir, { recursive: true });
+  writeFileSync(join(resultsDir, "train.json"), `${JSON.stringify(result, null, 2)}\n`);
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}
