@@ -46,3 +46,8 @@ export { loadBeir, streamCorpus, documentText, type BeirDataset, type BeirDocume
 export { BM25, BM25_PRESETS, englishAnalyzer, type BM25Options, type BM25Preset } from "./evaluation/index.js";
 export { ColBERTTripletEvaluator, ColBERTDistillationEvaluator, NanoBEIREvaluator } from "./evaluation/index.js";
 export { evaluateBeir, ModelRetriever, BM25Retriever, formatResultsTable, type BeirRetriever, type BeirEvaluation } from "./evaluation/index.js";
+export { Contrastive, CachedContrastive, Distillation, type ContrastiveBatch, type DistillationBatch, type ColBERTLoss } from "./losses/index.js";
+export { Trainer, type TrainingArguments, type TrainResult, type Evaluator, trainableModel, maskOptions, AdamW } from "./training/index.js";
+export { ColBERTCollator, tripletsFromRows, distillationFromRows, readRows, mineHardNegativesBM25, type TripletExample, type DistillationExample } from "./training/index.js";
+export { LiveEncoder, evaluateRetrieval, retrievalEvaluator, modelEvaluator, readTrainConfig, runTrainConfig } from "./training/index.js";
+export { gradients } from "./graph/autodiff.js";

@@ -1,0 +1,28 @@
+// Training: the trainer, its data helpers, the optimiser and evaluation during training.
+export { AdamW, type AdamWOptions, type AdamWState, DEFAULT_ADAMW } from "./adamw.js";
+export { parseTrainConfig, readTrainConfig, runTrainConfig, type TrainConfig } from "./config.js";
+export {
+  ColBERTCollator,
+  type DistillationExample,
+  distillationFromRows,
+  type MiningOptions,
+  mineHardNegativesBM25,
+  readRows,
+  type TripletExample,
+  tripletsFromRows,
+} from "./data.js";
+export { LiveEncoder } from "./encoder.js";
+export { evaluateRetrieval, modelEvaluator, retrievalEvaluator } from "./evaluate.js";
+export { trainableParameters } from "./graph.js";
+export type { Parameter, TrainableModel } from "./parameters.js";
+export {
+  DEFAULT_TRAINING_ARGUMENTS,
+  type EvaluationContext,
+  type Evaluator,
+  maskOptions,
+  Trainer,
+  type TrainerSetup,
+  type TrainingArguments,
+  type TrainResult,
+  trainableModel,
+} from "./trainer.js";
