@@ -564,7 +564,8 @@ function addDims(a: Dim, b: Dim): Dim {
   if (a === 0) return b;
   if (b === 0) return a;
   if (dimEquals(a, b)) return dimProduct([2, a]);
-  return `${a}+${b}`;
+  // Sums of different symbols are not modelled: name the result with a fresh symbol.
+  return freshDim("Concat");
 }
 
 function sliceDim(d: Dim, start: Dim, end: Dim, step: number): Dim | undefined {
