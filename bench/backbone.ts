@@ -1,12 +1,13 @@
 // Backbone speed on a BERT-base-shaped random checkpoint (12 layers, hidden 768, 12 heads,
-// intermediate 3072, vocab 30524 = 110M params, 440 MB float32), generated into a temp dir.
+// intermediate 3072, vocab 30524 = 110M params, 440 MB float32), generated into a temp dir;
+// --arch=modernbert: a ModernBERT-base-shaped one (149M params).
 //
 // Measures: (1) graph build + ORT session creation (the model load), (2) docs/s at batch
 // 32 × 180 tokens through createEncoder (Dense 768→128 + normalise, as ColBERT encodes),
 // (3) the same exported graph run by a bare onnxruntime-node session (no wrapper), to show
 // our overhead. CPU time is reported next to wall time: on a shared machine, CPU time /
 // threads estimates the idle-machine wall time.
-// Run: npx tsc -p tsconfig.json && node dist/bench/backbone.js [threads=2] [--keep] [--dir=D]
+// Run: npx tsc -p tsconfig.json && node dist/bench/backbone.js [threads=2] [--arch=bert|modernbert] [--keep] [--dir=D]
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
@@ -23,7 +24,8 @@ const threads = Number(process.argv[2] ?? 2);
 const keep = process.argv.includes("--keep");
 const existing = process.argv.find((a) => a.startsWith("--dir="))?.slice(6);
 const [B, L, E] = [32, 180, 128];
-const config = {
+const arch = process.argv.find((a) => a.startsWith("--arch="))?.slice(7) ?? "bert";
+const bertConfig = {
   architectures: ["BertModel"],
   model_type: "bert",
   hidden_size: 768,
@@ -48,7 +50,59 @@ function fill(n: number, scale: number): Float32Array {
   return a;
 }
 
+// ModernBERT-base (answerdotai/ModernBERT-base, the backbone of GTE-ModernColBERT): 22 layers,
+// hidden 768, 12 heads, GeGLU intermediate 1152, vocab 50368, global attention every 3rd layer.
+const modernBertConfig = {
+  architectures: ["ModernBertModel"],
+  model_type: "modernbert",
+  hidden_size: 768,
+  num_hidden_layers: 22,
+  num_attention_heads: 12,
+  intermediate_size: 1152,
+  vocab_size: 50368,
+  max_position_embeddings: 8192,
+  hidden_activation: "gelu",
+  norm_eps: 1e-5,
+  norm_bias: false,
+  attention_bias: false,
+  mlp_bias: false,
+  global_attn_every_n_layers: 3,
+  local_attention: 128,
+  global_rope_theta: 160000,
+  local_rope_theta: 10000,
+};
+const config = arch === "modernbert" ? modernBertConfig : bertConfig;
+
+function makeModernBertCheckpoint(dir: string): number {
+  const c = modernBertConfig;
+  const H = c.hidden_size;
+  const I = c.intermediate_size;
+  const t: Record<string, { data: Float32Array; shape: number[] }> = {};
+  const w = (name: string, out: number, inp: number) => {
+    t[name] = { data: fill(out * inp, 0.07), shape: [out, inp] };
+  };
+  const norm = (name: string) => {
+    t[name] = { data: new Float32Array(H).fill(1), shape: [H] };
+  };
+  w("embeddings.tok_embeddings.weight", c.vocab_size, H);
+  norm("embeddings.norm.weight");
+  for (let l = 0; l < c.num_hidden_layers; l++) {
+    if (l > 0) norm(`layers.${l}.attn_norm.weight`);
+    w(`layers.${l}.attn.Wqkv.weight`, 3 * H, H);
+    w(`layers.${l}.attn.Wo.weight`, H, H);
+    norm(`layers.${l}.mlp_norm.weight`);
+    w(`layers.${l}.mlp.Wi.weight`, 2 * I, H);
+    w(`layers.${l}.mlp.Wo.weight`, H, I);
+  }
+  norm("final_norm.weight");
+  writeSafetensors(join(dir, "model.safetensors"), t);
+  writeFileSync(join(dir, "config.json"), JSON.stringify(c));
+  return Object.values(t).reduce((a, x) => a + x.data.length, 0);
+}
+
 function makeCheckpoint(dir: string): number {
+  if (arch === "modernbert") return makeModernBertCheckpoint(dir);
+  const config = bertConfig;
   const H = config.hidden_size;
   const I = config.intermediate_size;
   const t: Record<string, { data: Float32Array; shape: number[] }> = {};
@@ -170,16 +224,21 @@ async function main() {
       graphOptimizationLevel: "all",
       extra: { "session.model_external_initializers_file_folder_path": model.externalFolder! },
     });
-    const feeds = {
+    const feeds: Record<string, ort.Tensor> = {
       input_ids: new ort.Tensor("int64", b.inputIds, [B, L]),
       attention_mask: new ort.Tensor("int64", b.attentionMask, [B, L]),
-      token_type_ids: new ort.Tensor("int64", b.tokenTypeIds, [B, L]),
     };
+    if (built.usesTokenTypeIds) {
+      feeds.token_type_ids = new ort.Tensor("int64", b.tokenTypeIds, [B, L]);
+    }
     const bare = await timeRuns(() => session.run(feeds), 5);
     await session.release();
 
     const result = {
-      checkpoint: "random BERT-base (12x768, 12 heads, ffn 3072, vocab 30524)",
+      checkpoint:
+        arch === "modernbert"
+          ? "random ModernBERT-base (22x768, 12 heads, GeGLU 1152, vocab 50368)"
+          : "random BERT-base (12x768, 12 heads, ffn 3072, vocab 30524)",
       params,
       threads,
       batch: [B, L],
