@@ -71,7 +71,6 @@ const modernBertConfig = {
   global_rope_theta: 160000,
   local_rope_theta: 10000,
 };
-const config = arch === "modernbert" ? modernBertConfig : bertConfig;
 
 function makeModernBertCheckpoint(dir: string): number {
   const c = modernBertConfig;
