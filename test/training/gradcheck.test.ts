@@ -1,12 +1,13 @@
 /**
  * Whole-model gradient checks by directional finite differences, for the backbones that have
  * no PyTorch training fixture (ModernBERT: RoPE, sliding-window masks, GeGLU, bias-free
- * LayerNorm) and for BERT: for a random unit direction v over all parameters,
+ * LayerNorm) and for BERT: for unit directions v over all parameters,
  * (L(θ + h·v) − L(θ − h·v)) / 2h must equal ∇L·v.
  *
- * h = 1e-2 along a unit vector (each coordinate moves by ~1e-2/√n); float32 loss rounding
- * (~1e-7·|L| / h ≈ 1e-5) and curvature (~h²) bound the error, so the tolerance is abs 1e-3 +
- * rel 2e-2 of |∇L·v|. Two directions are checked per model.
+ * h = 1e-3 along a unit vector: float32 loss rounding (~1e-7·|L| / h ≈ 1e-4) and curvature
+ * (~h²·L''') bound the error, so the tolerance is abs 2e-4 + rel 2e-2 of |∇L·v|. (h = 1e-2
+ * is already outside the linear regime of the random ModernBERT along ∇L: 0.87 vs 1.41;
+ * per-tensor checks at 1e-3 agree to 1%.) Two directions are checked per model.
  */
 import assert from "node:assert/strict";
 import { test } from "node:test";
@@ -17,7 +18,7 @@ import { TrainingStep } from "../../src/training/step.js";
 import { maskOptions, trainableModel } from "../../src/training/trainer.js";
 import { sharedPath } from "../helpers/shared.js";
 
-const H = 1e-2;
+const H = 1e-3;
 
 function rng(seed: number): () => number {
   let a = seed >>> 0;
@@ -65,8 +66,12 @@ for (const fixture of ["modernbert-tiny-colbert", "bert-tiny-colbert"]) {
       const saved = step.parameters.map((p) => Float32Array.from(p.data));
       const r = rng(fixture.length);
       for (let trial = 0; trial < 2; trial++) {
-        const dirs = step.parameters.map((p) =>
-          Float32Array.from({ length: p.data.length }, () => r() * 2 - 1),
+        // A random direction over millions of parameters is nearly orthogonal to ∇L (the
+        // check would be vacuous), so the directions follow the gradient: v ∝ ∇L, then
+        // v ∝ ∇L ⊙ u with u ~ U(0, 2) per coordinate. A wrong per-element gradient makes
+        // ∇L·v differ from the true directional derivative either way.
+        const dirs = step.parameters.map((_, i) =>
+          Float32Array.from(base.grads[i], (g) => (trial === 0 ? g : g * 2 * r())),
         );
         let norm = 0;
         for (const d of dirs) for (const x of d) norm += x * x;
@@ -86,7 +91,7 @@ for (const fixture of ["modernbert-tiny-colbert", "bert-tiny-colbert"]) {
         };
         const numeric = ((await lossAt(1)) - (await lossAt(-1))) / (2 * H);
         step.parameters.forEach((p, i) => p.data.set(saved[i]));
-        const tol = 1e-3 + 2e-2 * Math.abs(analytic);
+        const tol = 2e-4 + 2e-2 * Math.abs(analytic);
         console.log(
           `  ${fixture} direction ${trial}: ∇L·v ${analytic.toExponential(4)}, finite difference ${numeric.toExponential(4)}`,
         );
