@@ -15,8 +15,9 @@
  *
  * `data` is one of: `{ "triplets": path }` (JSONL or parquet with PyLate's columns),
  * `{ "distillation": { "train", "queries", "documents" } }` (PyLate's KD tables), or
- * `{ "beir": dir, "split": "train", "hardNegatives": { "numNegatives", "skipTop", "depth" } }`
- * (triplets mined with BM25 from a BEIR folder's judged pairs). `loss.name` is Contrastive,
+ * `{ "beir": dir, "split": "train", "hardNegatives": { "from", "numNegatives", "skipTop", "depth" } }`
+ * (triplets from a BEIR folder's judged pairs, negatives mined with BM25 or, `"from": "model"`,
+ * by exact retrieval with the starting model). `loss.name` is Contrastive,
  * CachedContrastive or Distillation. `training` takes the TrainingArguments fields.
  */
 import { readFileSync } from "node:fs";
@@ -36,8 +37,15 @@ import {
   type TripletExample,
   tripletsFromRows,
 } from "./data.js";
-import { retrievalEvaluator } from "./evaluate.js";
-import { maskOptions, Trainer, type TrainingArguments, type TrainResult } from "./trainer.js";
+import { mineHardNegativesWithModel, retrievalEvaluator } from "./evaluate.js";
+import { trainableParameters } from "./graph.js";
+import {
+  maskOptions,
+  Trainer,
+  type TrainingArguments,
+  type TrainResult,
+  trainableModel,
+} from "./trainer.js";
 
 export type DataConfig =
   | { readonly triplets: string }
@@ -52,6 +60,8 @@ export type DataConfig =
       readonly beir: string;
       readonly split?: string;
       readonly hardNegatives?: {
+        /** "bm25" (default) or "model": exact MaxSim retrieval with the starting model. */
+        readonly from?: "bm25" | "model";
         readonly numNegatives?: number;
         readonly skipTop?: number;
         readonly depth?: number;
@@ -161,11 +171,17 @@ export function parseTrainConfig(raw: unknown, baseDir = process.cwd()): TrainCo
   } else if ("beir" in d) {
     onlyKeys(d, ["beir", "split", "hardNegatives"], "data");
     const h = d.hardNegatives === undefined ? {} : obj(d.hardNegatives, "data.hardNegatives");
-    onlyKeys(h, ["numNegatives", "skipTop", "depth"], "data.hardNegatives");
+    onlyKeys(h, ["from", "numNegatives", "skipTop", "depth"], "data.hardNegatives");
+    if (h.from !== undefined && h.from !== "bm25" && h.from !== "model") {
+      throw new ConfigError(
+        `data.hardNegatives.from must be "bm25" or "model", got ${JSON.stringify(h.from)}`,
+      );
+    }
     data = {
       beir: path(str(d.beir, "data.beir")),
       split: d.split === undefined ? "train" : str(d.split, "data.split"),
       hardNegatives: {
+        from: (h.from as "bm25" | "model" | undefined) ?? "bm25",
         numNegatives: optNum(h.numNegatives, "data.hardNegatives.numNegatives"),
         skipTop: optNum(h.skipTop, "data.hardNegatives.skipTop"),
         depth: optNum(h.depth, "data.hardNegatives.depth"),
@@ -322,7 +338,14 @@ export async function runTrainConfig(
       if ("triplets" in d) examples = tripletsFromRows(await readRows(d.triplets), d.triplets);
       else {
         const ds = await loadBeir(d.beir, { split: d.split });
-        examples = mineHardNegativesBM25(ds.corpus, ds.queries, ds.qrels, d.hardNegatives);
+        if (d.hardNegatives?.from === "model") {
+          const trainable = trainableModel(model);
+          const ctx = { step: 0, model: trainable, parameters: trainableParameters(trainable) };
+          examples = await mineHardNegativesWithModel(ctx, ds, tokenize, masks, {
+            ...d.hardNegatives,
+            threads,
+          });
+        } else examples = mineHardNegativesBM25(ds.corpus, ds.queries, ds.qrels, d.hardNegatives);
       }
       log(
         `${examples.length} training triplets, ${examples[0].negatives.length} hard negatives each`,

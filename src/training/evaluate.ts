@@ -9,14 +9,15 @@
  *
  * Memory per scoring call: 32 queries × 32 tokens × 128 docs × 180 tokens × 4 B ≈ 94 MB.
  */
-import type { BeirDataset } from "../evaluation/beir.js";
+import type { BeirDataset, BeirDocument, BeirQuery } from "../evaluation/beir.js";
 import { documentText } from "../evaluation/beir.js";
 import { evaluate, type Run } from "../evaluation/metrics.js";
 import { Graph } from "../graph/ir.js";
 import { GraphSession } from "../graph/session.js";
 import { type MaskOptions, type TokenizedColumn, tokenMask } from "../losses/types.js";
 import type { EmbeddingModel } from "../models/types.js";
-import type { TokenizeFn } from "./data.js";
+import { DataError } from "../util/errors.js";
+import type { MiningOptions, TokenizeFn, TripletExample } from "./data.js";
 import { LiveEncoder } from "./encoder.js";
 import type { EvaluationContext, Evaluator } from "./trainer.js";
 
@@ -72,24 +73,23 @@ function pushTop(
 }
 
 /**
- * Exact MaxSim retrieval of `dataset.queries` over `dataset.corpus` with the parameters of
- * `ctx`, evaluated against `dataset.qrels`. Returns metric label → mean.
+ * Exact MaxSim retrieval: the `k` best documents of `corpus` for each query, with the
+ * parameters of `ctx` (query id → document id → score).
  */
-export async function evaluateRetrieval(
+export async function retrieveExact(
   ctx: EvaluationContext,
-  dataset: BeirDataset,
+  corpus: readonly BeirDocument[],
+  queries: readonly BeirQuery[],
   tokenize: TokenizeFn,
   masks: MaskOptions,
-  options: RetrievalEvaluatorOptions = {},
-): Promise<Record<string, number>> {
+  options: { k?: number; threads?: number; log?: (message: string) => void } = {},
+): Promise<Run> {
   const k = options.k ?? 100;
   const encoder = await LiveEncoder.create(ctx.model, ctx.parameters, { threads: options.threads });
   const scorer = await scoringSession(encoder.dim, options.threads);
   try {
     // Documents sorted by length so that each chunk is padded little.
-    const docs = [...dataset.corpus].sort(
-      (a, b) => documentText(a).length - documentText(b).length,
-    );
+    const docs = [...corpus].sort((a, b) => documentText(a).length - documentText(b).length);
     const chunks: EncodedChunk[] = [];
     for (let s = 0; s < docs.length; s += DOC_CHUNK) {
       const part = docs.slice(s, s + DOC_CHUNK);
@@ -107,8 +107,8 @@ export async function evaluateRetrieval(
       options.log?.(`encoded ${Math.min(s + DOC_CHUNK, docs.length)}/${docs.length} documents`);
     }
     const run: Run = new Map();
-    for (let s = 0; s < dataset.queries.length; s += QUERY_CHUNK) {
-      const part = dataset.queries.slice(s, s + QUERY_CHUNK);
+    for (let s = 0; s < queries.length; s += QUERY_CHUNK) {
+      const part = queries.slice(s, s + QUERY_CHUNK);
       const col = tokenize(
         part.map((q) => q.text),
         { isQuery: true, pad: true },
@@ -136,12 +136,70 @@ export async function evaluateRetrieval(
         run.set(query.id, new Map(tops[i].map((t) => [t.id, t.score])));
       });
     }
-    return evaluate(dataset.qrels, run, options.metrics ?? ["ndcg@10"], { makeComparable: true })
-      .mean;
+    return run;
   } finally {
     await encoder.dispose();
     await scorer.dispose();
   }
+}
+
+/**
+ * Exact MaxSim retrieval of `dataset.queries` over `dataset.corpus` with the parameters of
+ * `ctx`, evaluated against `dataset.qrels`. Returns metric label → mean.
+ */
+export async function evaluateRetrieval(
+  ctx: EvaluationContext,
+  dataset: BeirDataset,
+  tokenize: TokenizeFn,
+  masks: MaskOptions,
+  options: RetrievalEvaluatorOptions = {},
+): Promise<Record<string, number>> {
+  const run = await retrieveExact(ctx, dataset.corpus, dataset.queries, tokenize, masks, options);
+  return evaluate(dataset.qrels, run, options.metrics ?? ["ndcg@10"], { makeComparable: true })
+    .mean;
+}
+
+/**
+ * Hard negatives from a model instead of BM25: one triplet per judged (query, positive) pair,
+ * negatives = the model's best-scored documents that are not judged relevant (ranks
+ * skipTop.. in order), retrieved exactly with the parameters of `ctx`.
+ */
+export async function mineHardNegativesWithModel(
+  ctx: EvaluationContext,
+  dataset: BeirDataset,
+  tokenize: TokenizeFn,
+  masks: MaskOptions,
+  options: MiningOptions & { threads?: number } = {},
+): Promise<TripletExample[]> {
+  const numNegatives = options.numNegatives ?? 1;
+  const skip = options.skipTop ?? 0;
+  const run = await retrieveExact(ctx, dataset.corpus, dataset.queries, tokenize, masks, {
+    k: options.depth ?? 100,
+    threads: options.threads,
+  });
+  const docs = new Map(dataset.corpus.map((d) => [d.id, d]));
+  const out: TripletExample[] = [];
+  for (const q of dataset.queries) {
+    const rel = dataset.qrels.get(q.id);
+    const ranked = [...(run.get(q.id) ?? new Map<string, number>()).entries()].sort(
+      (a, b) => b[1] - a[1],
+    );
+    if (!rel) continue;
+    const negatives = ranked
+      .filter(([id]) => !rel.has(id))
+      .slice(skip, skip + numNegatives)
+      .map(([id]) => documentText(docs.get(id)!));
+    if (negatives.length < numNegatives) continue;
+    for (const [docId, grade] of rel) {
+      const pos = docs.get(docId);
+      if (grade > 0 && pos) out.push({ query: q.text, positive: documentText(pos), negatives });
+    }
+  }
+  if (out.length === 0)
+    throw new DataError(
+      "hard-negative mining produced no triplets (no judged query with enough candidates)",
+    );
+  return out;
 }
 
 /** An Evaluator for the Trainer that runs `evaluateRetrieval` on `dataset`. */

@@ -12,7 +12,13 @@ export {
   tripletsFromRows,
 } from "./data.js";
 export { LiveEncoder } from "./encoder.js";
-export { evaluateRetrieval, modelEvaluator, retrievalEvaluator } from "./evaluate.js";
+export {
+  evaluateRetrieval,
+  mineHardNegativesWithModel,
+  modelEvaluator,
+  retrievalEvaluator,
+  retrieveExact,
+} from "./evaluate.js";
 export { trainableParameters } from "./graph.js";
 export type { Parameter, TrainableModel } from "./parameters.js";
 export {

@@ -18,7 +18,11 @@ import { maxSim } from "../../src/scores/maxsim.js";
 import { parseTrainConfig } from "../../src/training/config.js";
 import { readRows, tripletsFromRows } from "../../src/training/data.js";
 import { LiveEncoder } from "../../src/training/encoder.js";
-import { evaluateRetrieval, modelEvaluator } from "../../src/training/evaluate.js";
+import {
+  evaluateRetrieval,
+  mineHardNegativesWithModel,
+  modelEvaluator,
+} from "../../src/training/evaluate.js";
 import { trainableParameters } from "../../src/training/graph.js";
 import { maskOptions, trainableModel } from "../../src/training/trainer.js";
 import { ConfigError } from "../../src/util/errors.js";
@@ -213,6 +217,29 @@ test("evaluation during training: live encoder = ColBERT.encode, retrieval = bru
     `${metrics["ndcg@10"]} vs ${expected["ndcg@10"]}`,
   );
   assert.ok(Math.abs(metrics["mrr@10"] - expected["mrr@10"]) < 1e-6);
+
+  // Hard negatives from the model: the best-scored document that is not judged relevant.
+  const mined = await mineHardNegativesWithModel(
+    { step: 0, model: trainable, parameters: params },
+    dataset,
+    tokenize,
+    masks,
+    {
+      threads: 1,
+    },
+  );
+  assert.equal(mined.length, dataset.queries.length);
+  mined.forEach((t, i) => {
+    const scored = [...run.get(`q${i}`)!.entries()]
+      .filter(([id]) => id !== `p${i}`)
+      .sort((x, y) => y[1] - x[1]);
+    const best = docs.find((d) => d.id === scored[0][0])!;
+    assert.deepEqual(t, {
+      query: ROWS[i].query,
+      positive: ROWS[i].positive,
+      negatives: [best.text],
+    });
+  });
 
   // The evaluation module's evaluators run on the live parameters.
   const triplet = new ColBERTTripletEvaluator({
