@@ -32,12 +32,12 @@ const { values } = parseArgs({
       type: "string",
       default: new URL("../../../shared/data/scifact", import.meta.url).pathname,
     },
-    epochs: { type: "string", default: "3" },
+    epochs: { type: "string", default: "6" },
     batch: { type: "string", default: "16" },
-    lr: { type: "string", default: "3e-4" },
+    lr: { type: "string", default: "1e-3" },
     out: { type: "string", default: "/tmp/tslate-scifact-run" },
     threads: { type: "string", default: "2" },
-    "eval-every": { type: "string", default: "0" },
+    "eval-every": { type: "string", default: "116" },
   },
 });
 const threads = Number(values.threads);
