@@ -399,7 +399,9 @@ export class Trainer<Example, Batch> {
     try {
       while (state.globalStep < total) {
         const order = shuffledOrder(examples.length, a.seed + state.epoch);
-        const sums = params.map((p) => new Float32Array(p.data.length));
+        // Accumulated gradients; with one micro-batch per step the step's own arrays are used.
+        const sums = accum > 1 ? params.map((p) => new Float32Array(p.data.length)) : [];
+        let grads: Float32Array[] = sums;
         let micro = 0;
         let lossSum = 0;
         let seen = 0;
@@ -421,10 +423,13 @@ export class Trainer<Example, Batch> {
               `the loss is ${r.loss} at step ${state.globalStep + 1} (epoch ${state.epoch}, batch ${state.batchInEpoch}); stopped. The last good weights are in ${saved}. Lower the learning rate or check the data of that batch.`,
             );
           }
-          for (let i = 0; i < sums.length; i++) {
-            const g = r.grads[i];
-            const s = sums[i];
-            for (let j = 0; j < s.length; j++) s[j] += g[j] / accum;
+          if (accum === 1) grads = r.grads;
+          else {
+            for (let i = 0; i < sums.length; i++) {
+              const g = r.grads[i];
+              const s = sums[i];
+              for (let j = 0; j < s.length; j++) s[j] += g[j] / accum;
+            }
           }
           lossSum += r.loss;
           seen += loss.size(batch);
@@ -433,7 +438,7 @@ export class Trainer<Example, Batch> {
           const lastOfEpoch = state.batchInEpoch === perEpoch;
           if (micro < accum && !lastOfEpoch) continue;
 
-          const gradNorm = globalNorm(sums);
+          const gradNorm = globalNorm(grads);
           if (!Number.isFinite(gradNorm)) {
             const saved = this.saveCheckpoint(params, opt, goodState());
             throw new TrainingError(
@@ -442,10 +447,10 @@ export class Trainer<Example, Batch> {
           }
           if (a.maxGradNorm > 0 && Number.isFinite(a.maxGradNorm)) {
             const coef = Math.min(1, a.maxGradNorm / (gradNorm + 1e-6));
-            if (coef < 1) for (const s of sums) for (let j = 0; j < s.length; j++) s[j] *= coef;
+            if (coef < 1) for (const s of grads) for (let j = 0; j < s.length; j++) s[j] *= coef;
           }
           const lr = a.learningRate * linearScheduleFactor(state.globalStep, warmup, total);
-          opt.step(sums, lr);
+          opt.step(grads, lr);
           state.globalStep++;
           lastLoss = lossSum / micro;
           this.log({

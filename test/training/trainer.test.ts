@@ -12,6 +12,7 @@ import { WeightStore } from "../../src/io/safetensors.js";
 import { Contrastive } from "../../src/losses/contrastive.js";
 import { Distillation } from "../../src/losses/distillation.js";
 import { ColBERT } from "../../src/models/colbert.js";
+import { AdamW } from "../../src/training/adamw.js";
 import {
   ColBERTCollator,
   type DistillationExample,
@@ -19,12 +20,16 @@ import {
   type TripletExample,
   tripletsFromRows,
 } from "../../src/training/data.js";
+import { globalNorm } from "../../src/training/parameters.js";
+import { TrainingStep } from "../../src/training/step.js";
 import {
   type Evaluator,
   linearScheduleFactor,
+  maskOptions,
   shuffledOrder,
   Trainer,
   type TrainingArguments,
+  trainableModel,
 } from "../../src/training/trainer.js";
 import { ConfigError, DataError, TrainingError } from "../../src/util/errors.js";
 import { sharedPath } from "../helpers/shared.js";
@@ -209,6 +214,58 @@ test("resume from a checkpoint continues exactly where the run stopped", async (
     log.map((l) => l.step),
     [1, 2, 3, 4],
   );
+});
+
+test("gradient accumulation averages the micro-batch gradients, clipping scales them, then one AdamW step", async () => {
+  const out = tmp();
+  await trainer({
+    outputDir: out,
+    maxSteps: 1,
+    gradientAccumulationSteps: 2,
+    maxGradNorm: 0.5,
+    saveSteps: 0,
+  }).train();
+  // By hand: the same two micro-batches (seeded order), mean gradient, one AdamW step.
+  const step = await TrainingStep.create(trainableModel(model), new Contrastive(), { threads: 1 });
+  try {
+    const order = shuffledOrder(EXAMPLES.length, 42);
+    const masks = maskOptions(model);
+    const a = await step.run(
+      collator.contrastive(order.slice(0, 3).map((i) => EXAMPLES[i])),
+      masks,
+    );
+    const ga = a.grads.map((g) => Float32Array.from(g));
+    const b = await step.run(
+      collator.contrastive(order.slice(3, 6).map((i) => EXAMPLES[i])),
+      masks,
+    );
+    const mean = ga.map((g, i) => g.map((x, j) => x / 2 + b.grads[i][j] / 2));
+    // clip_grad_norm_(0.5): scale by 0.5 / (norm + 1e-6) when the norm is larger.
+    const norm = globalNorm(mean);
+    assert.ok(norm > 0.5, `the test needs a gradient norm above the clip (${norm})`);
+    for (const g of mean) for (let j = 0; j < g.length; j++) g[j] *= 0.5 / (norm + 1e-6);
+    new AdamW(step.parameters, { lr: 1e-3, weightDecay: 0 }).step(mean, 1e-3);
+    const log = logLines(out);
+    assert.equal(log.length, 1);
+    assert.ok(
+      Math.abs(log[0].loss - (a.loss + b.loss) / 2) < 1e-6,
+      "logged loss = mean of the micro-batch losses",
+    );
+    assert.equal(log[0].examples, 6);
+    assert.ok(
+      Math.abs(log[0].grad_norm - norm) <= 1e-6 * norm,
+      "logged gradient norm is the pre-clipping norm",
+    );
+    const trained = WeightStore.open(out);
+    for (const p of step.parameters.filter((q) => q.name.startsWith("encoder.layer.1"))) {
+      const got = trained.readFloat32(p.name);
+      let d = 0;
+      for (let j = 0; j < got.length; j++) d = Math.max(d, Math.abs(got[j] - p.data[j]));
+      assert.ok(d <= 1e-6, `${p.name}: trainer vs manual accumulation differ by ${d}`);
+    }
+  } finally {
+    await step.dispose();
+  }
 });
 
 test("a NaN loss stops training with a clear error and keeps the last good weights", async () => {
