@@ -168,6 +168,24 @@ test("tslate train --config trains and saves a PyLate model", async () => {
 test("evaluation during training: live encoder = ColBERT.encode, retrieval = brute-force MaxSim", async () => {
   const trainable = trainableModel(model);
   const params = trainableParameters(trainable);
+  // The Hugging Face Trainer's rule: no weight decay on biases and LayerNorm weights.
+  const noDecay = new Map(params.map((p) => [p.name, p.noDecay]));
+  for (const n of [
+    "embeddings.LayerNorm.weight",
+    "embeddings.LayerNorm.bias",
+    "encoder.layer.0.attention.self.query.bias",
+    "encoder.layer.1.output.LayerNorm.weight",
+  ]) {
+    assert.equal(noDecay.get(n), true, n);
+  }
+  for (const n of [
+    "embeddings.word_embeddings.weight",
+    "encoder.layer.0.attention.self.query.weight",
+    "1_Dense/linear.weight",
+  ]) {
+    assert.equal(noDecay.get(n), false, n);
+  }
+  assert.ok(!noDecay.has("pooler.dense.weight"), "the unused pooler is not trained");
   const tokenize = (t: string[], o: { isQuery: boolean; pad: boolean }) => model.tokenize(t, o);
   const masks = maskOptions(model);
   const docs = ROWS.flatMap((r, i) => [
