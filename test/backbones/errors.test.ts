@@ -95,6 +95,16 @@ describe("backbone config and weight errors", () => {
     const enc = await createEncoder(bertDir, { threads: 1 });
     try {
       await assert.rejects(enc.run({ ...batch, seqLength: 5 }), ShapeError);
+      const long = {
+        inputIds: new BigInt64Array(513),
+        attentionMask: new BigInt64Array(513),
+        batchSize: 1,
+        seqLength: 513,
+      };
+      await assert.rejects(
+        enc.run(long),
+        /seqLength 513 exceeds the 512 positions of this bert checkpoint/,
+      );
       await assert.rejects(
         enc.run({ ...batch, inputIds: BigInt64Array.from([101n, 999999n, 1n, 102n]) }),
         /outside the vocabulary/,

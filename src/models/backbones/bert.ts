@@ -97,6 +97,7 @@ export const bert: BackboneBuilder = {
   probeTensor: "embeddings.word_embeddings.weight",
   hiddenSize: (config) => config.int("hidden_size"),
   usesTokenTypeIds: (config) => config.has("type_vocab_size") && config.int("type_vocab_size") > 0,
+  maxSequenceLength: (config) => config.int("max_position_embeddings"),
   build: (g, inputs, config, w) =>
     buildEncoder(g, inputs, config, w, (g, inp, pos) =>
       // positions 0..L-1: the first L rows of the table.
@@ -104,18 +105,25 @@ export const bert: BackboneBuilder = {
     ),
 };
 
+function robertaPad(config: HfConfig): number {
+  const pad = config.raw.pad_token_id ?? 1;
+  if (typeof pad !== "number" || !Number.isInteger(pad) || pad < 0) {
+    throw new UnsupportedError(
+      `${config.path}: pad_token_id ${JSON.stringify(pad)} is not a token id`,
+    );
+  }
+  return pad;
+}
+
 export const xlmRoberta: BackboneBuilder = {
   probeTensor: "embeddings.word_embeddings.weight",
   hiddenSize: (config) => config.int("hidden_size"),
   // XLM-R/RoBERTa tokenizers do not return token_type_ids; type 0 is used.
   usesTokenTypeIds: () => false,
+  // Positions run from pad + 1 to pad + L.
+  maxSequenceLength: (config) => config.int("max_position_embeddings") - robertaPad(config) - 1,
   build: (g, inputs, config, w) => {
-    const pad = config.raw.pad_token_id ?? 1;
-    if (typeof pad !== "number" || !Number.isInteger(pad) || pad < 0) {
-      throw new UnsupportedError(
-        `${config.path}: pad_token_id ${JSON.stringify(pad)} is not a token id`,
-      );
-    }
+    const pad = robertaPad(config);
     return buildEncoder(g, inputs, config, w, (g, inp, pos) => {
       const notPad = g.cast(g.unary("Not", g.equal(inp.inputIds, pad)), "int64");
       const count = g.op("CumSum", [notPad, g.ints(1)]);

@@ -241,6 +241,7 @@ export async function createEncoder(
   const built = buildEncoderGraph(config, weights, options);
   const session = await GraphSession.create(built.graph, { threads: options.threads });
   const vocab = config.int("vocab_size");
+  const maxLength = builder.maxSequenceLength(config);
   return {
     hiddenSize: built.hiddenSize,
     outputDim: built.outputDim,
@@ -250,6 +251,11 @@ export async function createEncoder(
       if (!Number.isInteger(B) || !Number.isInteger(L) || B < 1 || L < 1) {
         throw new InvalidArgumentError(
           `EncoderBatch: batchSize ${B} and seqLength ${L} must be positive integers`,
+        );
+      }
+      if (maxLength !== null && L > maxLength) {
+        throw new InvalidArgumentError(
+          `EncoderBatch.seqLength ${L} exceeds the ${maxLength} positions of this ${built.modelType} checkpoint (max_position_embeddings in ${config.path}); truncate the inputs`,
         );
       }
       const n = B * L;

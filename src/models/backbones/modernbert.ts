@@ -156,5 +156,7 @@ export const modernBert: BackboneBuilder = {
   probeTensor: "embeddings.tok_embeddings.weight",
   hiddenSize: (config) => config.int("hidden_size"),
   usesTokenTypeIds: () => false,
+  // RoPE has no table; longer inputs than max_position_embeddings run but were never trained.
+  maxSequenceLength: () => null,
   build,
 };

@@ -23,5 +23,7 @@ export interface BackboneBuilder {
   readonly probeTensor: string;
   hiddenSize(config: HfConfig): number;
   usesTokenTypeIds(config: HfConfig): boolean;
+  /** Longest sequence the weights support (absolute position tables), or null if unbounded. */
+  maxSequenceLength(config: HfConfig): number | null;
   build(g: Graph, inputs: BackboneInputs, config: HfConfig, weights: WeightLoader): BackboneOutputs;
 }
