@@ -169,16 +169,19 @@ async function timed(fn: () => Promise<unknown>): Promise<{ wall: number; cpu: n
   return { wall: performance.now() - t0, cpu: (c.user + c.system) / 1000 };
 }
 
-async function timeRuns(run: () => Promise<unknown>, reps: number) {
-  await run(); // warm-up
-  const wall: number[] = [];
-  const cpu: number[] = [];
+/** Alternates the runners rep by rep (so load drift on a shared machine hits both alike). */
+async function timeInterleaved(runs: (() => Promise<unknown>)[], reps: number) {
+  for (const run of runs) await run(); // warm-up
+  const wall = runs.map(() => [] as number[]);
+  const cpu = runs.map(() => [] as number[]);
   for (let i = 0; i < reps; i++) {
-    const t = await timed(run);
-    wall.push(t.wall);
-    cpu.push(t.cpu);
+    for (const [k, run] of runs.entries()) {
+      const t = await timed(run);
+      wall[k].push(t.wall);
+      cpu[k].push(t.cpu);
+    }
   }
-  return { wall: median(wall), cpu: median(cpu) };
+  return runs.map((_, k) => ({ wall: median(wall[k]), cpu: median(cpu[k]) }));
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -212,8 +215,6 @@ async function main() {
     // (2) Through our wrapper.
     const b = batch();
     const enc = await createEncoder(dir, { dense, normalize: true, threads });
-    const ours = await timeRuns(() => enc.run(b), 5);
-    await enc.dispose();
 
     // (3) Bare ORT on the same bytes and options.
     const session = await ort.InferenceSession.create(model.bytes, {
@@ -230,7 +231,8 @@ async function main() {
     if (built.usesTokenTypeIds) {
       feeds.token_type_ids = new ort.Tensor("int64", b.tokenTypeIds, [B, L]);
     }
-    const bare = await timeRuns(() => session.run(feeds), 5);
+    const [ours, bare] = await timeInterleaved([() => enc.run(b), () => session.run(feeds)], 5);
+    await enc.dispose();
     await session.release();
 
     const result = {
