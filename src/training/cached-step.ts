@@ -70,7 +70,7 @@ export class CachedContrastiveStep implements TrainingStepLike<ContrastiveBatch>
     markNoDecay(bwd.graph, params);
     const [s1, s2, s3] = await Promise.all([
       GraphSession.create(enc.graph, { threads }),
-      GraphSession.create(bwd.graph, { threads }),
+      GraphSession.create(bwd.graph, { threads, enableCpuMemArena: false }),
       GraphSession.create(lg, { threads }),
     ]);
     return new CachedContrastiveStep(

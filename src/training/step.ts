@@ -42,7 +42,12 @@ export class TrainingStep<Batch> implements TrainingStepLike<Batch> {
     const names = b.finish(lg.loss, lg.outputs);
     const params = options.parameters ?? readParameters(model, names);
     markNoDecay(b.graph, params);
-    const session = await GraphSession.create(b.graph, { threads: options.threads });
+    // No memory arena: the backward graph keeps every activation alive at once, and the arena
+    // holds on to its high-water mark (measured: 2-layer BERT-base step 2.58 → 1.85 GB).
+    const session = await GraphSession.create(b.graph, {
+      threads: options.threads,
+      enableCpuMemArena: false,
+    });
     const usesTokenTypeIds = b.builder.usesTokenTypeIds(model.config);
     return new TrainingStep(session, loss, params, usesTokenTypeIds, Object.keys(lg.outputs));
   }
