@@ -8,6 +8,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "no
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
+import { fileURLToPath } from "node:url";
 import { runTrainCommand, type TrainCommandOptions } from "../../src/cli/commands/train.js";
 import { buildProgram } from "../../src/cli/main.js";
 import type { BeirDataset } from "../../src/evaluation/beir.js";
@@ -15,7 +16,7 @@ import { ColBERTTripletEvaluator } from "../../src/evaluation/evaluators.js";
 import { evaluate, type Run } from "../../src/evaluation/metrics.js";
 import { ColBERT } from "../../src/models/colbert.js";
 import { maxSim } from "../../src/scores/maxsim.js";
-import { parseTrainConfig } from "../../src/training/config.js";
+import { parseTrainConfig, readTrainConfig } from "../../src/training/config.js";
 import { readRows, tripletsFromRows } from "../../src/training/data.js";
 import { LiveEncoder } from "../../src/training/encoder.js";
 import {
@@ -101,6 +102,18 @@ test("config: defaults, relative paths and clear errors", () => {
     /unknown key "learning_rate"/,
   );
   bad({ model: "m", data: { triplets: "t" } }, /output must be a non-empty string/);
+});
+
+test("the example config (examples/train-scifact.json) is valid", () => {
+  const file = fileURLToPath(new URL("../../../examples/train-scifact.json", import.meta.url));
+  const c = readTrainConfig(file);
+  assert.equal(c.model, MODEL);
+  assert.deepEqual(c.data, {
+    beir: sharedPath("data/scifact"),
+    split: "train",
+    hardNegatives: { from: "bm25", numNegatives: 1, skipTop: undefined, depth: undefined },
+  });
+  assert.equal(c.training.evalSteps, 116);
 });
 
 test("triplets from parquet and JSONL read the same", async () => {
