@@ -62,7 +62,12 @@ for (const model of ["bert-tiny-colbert", "modernbert-tiny-colbert"]) {
         outputHiddenStates: true,
         threads: 1,
       });
-      colbert = await createEncoder(dir, { dense: denseOf(model), normalize: true, threads: 1 });
+      colbert = await createEncoder(dir, {
+        dense: denseOf(model),
+        normalize: true,
+        threads: 1,
+        allowSpinning: false,
+      });
     });
     after(async () => {
       await raw.dispose();

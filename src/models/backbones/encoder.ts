@@ -65,6 +65,8 @@ export interface EncoderOptions extends EncoderGraphOptions {
   weightPrefix?: string;
   /** ORT intra-op threads (default: all cores). */
   threads?: number;
+  /** Let idle ORT threads spin (ORT default true; false is kinder on a shared machine). */
+  allowSpinning?: boolean;
 }
 
 export interface EncoderGraph {
@@ -239,7 +241,10 @@ export async function createEncoder(
     options.weightPrefix ?? detectWeightPrefix(weights, builder.probeTensor),
   );
   const built = buildEncoderGraph(config, weights, options);
-  const session = await GraphSession.create(built.graph, { threads: options.threads });
+  const session = await GraphSession.create(built.graph, {
+    threads: options.threads,
+    allowSpinning: options.allowSpinning,
+  });
   const vocab = config.int("vocab_size");
   const maxLength = builder.maxSequenceLength(config);
   return {
