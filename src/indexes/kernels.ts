@@ -22,7 +22,7 @@ interface OrtLike {
   InferenceSession: {
     create(model: Uint8Array, options: Record<string, unknown>): Promise<OrtSessionLike>;
   };
-  Tensor: new (type: string, data: Float32Array, dims: number[]) => unknown;
+  Tensor: new (type: string, data: Float32Array | Int32Array, dims: number[]) => unknown;
 }
 
 /** Below this many multiply-adds the JS loop wins over a session run (about 30 µs overhead). */
@@ -58,9 +58,16 @@ export function setKernelThreads(threads: number): void {
   }
 }
 
-/** Whether the fast (onnxruntime) path is available. */
+let fastEnabled = true;
+
+/** Whether the fast (onnxruntime) path is available and enabled. */
 export function hasFastKernels(): boolean {
-  return loadOrt() !== null;
+  return fastEnabled && loadOrt() !== null;
+}
+
+/** Turns the onnxruntime path off (pure JS everywhere) or back on: for tests and benchmarks. */
+export function setFastKernels(enabled: boolean): void {
+  fastEnabled = enabled;
 }
 
 // ---- a minimal protobuf writer for the two ONNX graphs ----
@@ -128,12 +135,34 @@ function gemmModel(argmax: boolean): Uint8Array {
   return Uint8Array.from(model);
 }
 
-function session(argmax: boolean): Promise<OrtSessionLike> {
+/** ONNX model: Y[n, c] = max over l of T[I[n, l], c]  (Gather then ReduceMax). */
+function gatherMaxModel(): Uint8Array {
+  const axes = [...fieldBytes(1, str("axes")), ...fieldInt(8, 1), ...fieldInt(20, 7)]; // ints = [1]
+  const nodes = [
+    fieldBytes(1, node("Gather", ["T", "I"], ["G"], [attrInt("axis", 0)])),
+    fieldBytes(1, node("ReduceMax", ["G"], ["Y"], [axes, attrInt("keepdims", 0)])),
+  ];
+  const graph = [
+    ...nodes.flat(),
+    ...fieldBytes(2, str("tslate_gather_max")),
+    ...fieldBytes(11, valueInfo("T", 1, ["R", "C"])),
+    ...fieldBytes(11, valueInfo("I", 6, ["N", "L"])),
+    ...fieldBytes(12, valueInfo("Y", 1, ["N", "C"])),
+  ];
+  return Uint8Array.from([
+    ...fieldInt(1, 7),
+    ...fieldBytes(2, str("tslate")),
+    ...fieldBytes(7, graph),
+    ...fieldBytes(8, [...fieldBytes(1, []), ...fieldInt(2, 13)]),
+  ]);
+}
+
+function session(argmax: boolean | "gathermax"): Promise<OrtSessionLike> {
   const key = `${argmax}:${kernelThreads}`;
   let s = sessions.get(key);
   if (!s) {
     const o = loadOrt()!;
-    s = o.InferenceSession.create(gemmModel(argmax), {
+    s = o.InferenceSession.create(argmax === "gathermax" ? gatherMaxModel() : gemmModel(argmax), {
       intraOpNumThreads: kernelThreads,
       interOpNumThreads: 1,
       graphOptimizationLevel: "all",
@@ -278,4 +307,36 @@ export async function argmaxABt(
     }
   }
   return out;
+}
+
+/**
+ * Y[n, c] = max over l < L of T[I[n·L + l], c], for T [R, C] and indices I [N, L] (pad with
+ * a row of −Infinity). The approximate PLAID scores of many documents at once.
+ */
+export async function gatherMax(
+  t: Float32Array,
+  r: number,
+  c: number,
+  idx: Int32Array,
+  n: number,
+  l: number,
+): Promise<Float32Array> {
+  if (!hasFastKernels() || n * l * c < ORT_MIN_WORK) {
+    const out = new Float32Array(n * c).fill(Number.NEGATIVE_INFINITY);
+    for (let i = 0; i < n; i++) {
+      const oo = i * c;
+      for (let j = 0; j < l; j++) {
+        const ro = idx[i * l + j] * c;
+        for (let k = 0; k < c; k++) if (t[ro + k] > out[oo + k]) out[oo + k] = t[ro + k];
+      }
+    }
+    return out;
+  }
+  const o = loadOrt()!;
+  const s = await session("gathermax");
+  const res = await s.run({
+    T: new o.Tensor("float32", t, [r, c]),
+    I: new o.Tensor("int32", idx, [n, l]),
+  });
+  return res.Y.data as Float32Array;
 }

@@ -13,7 +13,11 @@ import {
   roundToF16,
   trainCodec,
 } from "./codec.js";
-import { argmaxABt, gemmABt } from "./kernels.js";
+import { argmaxABt, gatherMax, gemmABt, hasFastKernels } from "./kernels.js";
+
+/** Below this much gather work the bounded JS scan beats a session run. */
+const FAST_APPROX_MIN_WORK = 2_000_000;
+
 import type { MetadataStore } from "./metadata.js";
 import { type SpillReader, spillDocuments } from "./spill.js";
 import type { ChunkRef, IndexDirectory, Manifest } from "./store.js";
@@ -577,7 +581,7 @@ export class PLAID extends BaseIndex {
       for (let d = 0; d < n; d++) if (allowed[d]) cands.push(d);
       best = this.topApprox(cands, S, stride, off, nq, M);
     } else {
-      best = this.probeAndApprox(S, stride, off, nq, K, M, params.nIvfProbe, allowed);
+      best = await this.probeAndApprox(S, stride, off, nq, K, M, params.nIvfProbe, allowed);
     }
     return this.exactScores(q, best, S, stride, off, k);
   }
@@ -619,7 +623,7 @@ export class PLAID extends BaseIndex {
    * bound until the M-th best score beats the next bound: the same M documents as scoring
    * all of them (fast-plaid), for a fraction of the work.
    */
-  private probeAndApprox(
+  private async probeAndApprox(
     S: Float32Array,
     stride: number,
     off: number,
@@ -628,7 +632,7 @@ export class PLAID extends BaseIndex {
     M: number,
     nIvfProbe: number,
     allowed: Uint8Array | null,
-  ): Int32Array {
+  ): Promise<Int32Array> {
     const probe = Math.min(nIvfProbe, K);
     const cells = new Set<number>();
     const theta = new Float32Array(nq);
@@ -675,6 +679,9 @@ export class PLAID extends BaseIndex {
     }
     this.lowerBuffer = lower;
     if (cands.length <= M) return Int32Array.from(cands).sort();
+    if (hasFastKernels() && cands.length * nq * 64 >= FAST_APPROX_MIN_WORK) {
+      return this.approxTopFast(cands, S, stride, off, nq, M);
+    }
     const upper = new Float32Array(cands.length);
     for (let idx = 0; idx < cands.length; idx++) {
       let u = 0;
@@ -692,7 +699,52 @@ export class PLAID extends BaseIndex {
     return heap.sortedDocs();
   }
 
+  /**
+   * Approximate scores of all candidates in a few onnxruntime runs (Gather + ReduceMax over
+   * each document's distinct centroids, padded with a −∞ row), then the best M.
+   */
+  private async approxTopFast(
+    cands: number[],
+    S: Float32Array,
+    stride: number,
+    off: number,
+    nq: number,
+    M: number,
+  ): Promise<Int32Array> {
+    const K = numCentroids(this.codec!);
+    if (this.scoreTable.length < (K + 1) * nq) this.scoreTable = new Float32Array((K + 1) * nq);
+    const T = this.scoreTable.subarray(0, (K + 1) * nq);
+    for (let c = 0; c < K; c++) {
+      const so = c * stride + off;
+      const to = c * nq;
+      for (let i = 0; i < nq; i++) T[to + i] = S[so + i];
+    }
+    T.fill(Number.NEGATIVE_INFINITY, K * nq);
+    const heap = new MinHeap(M);
+    const BATCH = 1024;
+    for (let b = 0; b < cands.length; b += BATCH) {
+      const e = Math.min(cands.length, b + BATCH);
+      let L = 1;
+      for (let j = b; j < e; j++) L = Math.max(L, this.uLen[cands[j]]);
+      const idx = new Int32Array((e - b) * L).fill(K);
+      for (let j = b; j < e; j++) {
+        const d = cands[j];
+        idx.set(this.uniq.subarray(this.uStart[d], this.uStart[d] + this.uLen[d]), (j - b) * L);
+      }
+      const Y = await gatherMax(T, K + 1, nq, idx, e - b, L);
+      for (let j = b; j < e; j++) {
+        let sum = 0;
+        const yo = (j - b) * nq;
+        for (let i = 0; i < nq; i++) sum += Y[yo + i];
+        heap.push(cands[j], sum);
+      }
+    }
+    return heap.sortedDocs();
+  }
+
   private candIndex = new Int32Array(0);
+  private decompressBuffer = new Float32Array(0);
+  private scoreTable = new Float32Array(0);
   /** Query-token × centroid scores of the current query group, [tokens, K]. */
   private tokenScores: Float32Array = new Float32Array(0);
   private lowerBuffer = new Float32Array(0);
@@ -716,7 +768,13 @@ export class PLAID extends BaseIndex {
     let toks = 0;
     for (const d of docs) toks += this.slots[d].len;
     if (toks === 0) return [];
-    const D = new Float32Array(toks * dim);
+    // One reused buffer: allocating tens of MB per query costs more than decompressing.
+    if (this.decompressBuffer.length < toks * dim) {
+      this.decompressBuffer = new Float32Array(
+        Math.max(toks * dim, this.decompressBuffer.length * 2),
+      );
+    }
+    const D = this.decompressBuffer.subarray(0, toks * dim);
     const bytesPer = (dim * codec.nbits) / 8;
     const perByte = 8 / codec.nbits;
     let o = 0;
@@ -855,6 +913,22 @@ function decompressInto(
   out: Float32Array,
   o: number,
 ): void {
+  if (perByte === 2) {
+    // nbits 4, the default: two dimensions per byte, unrolled.
+    for (let t = start; t < start + len; t++) {
+      const co = codes[t] * dim;
+      const ro = t * bytesPer;
+      const w = inv[t];
+      for (let p = 0; p < bytesPer; p++) {
+        const b = res[ro + p] << 1;
+        const j = p << 1;
+        out[o + j] = (centroids[co + j] + table[b]) * w;
+        out[o + j + 1] = (centroids[co + j + 1] + table[b + 1]) * w;
+      }
+      o += dim;
+    }
+    return;
+  }
   for (let t = start; t < start + len; t++) {
     const co = codes[t] * dim;
     const ro = t * bytesPer;

@@ -1,0 +1,86 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { rng } from "../../src/indexes/codec.js";
+import {
+  argmaxABt,
+  gatherMax,
+  gemmABt,
+  gemmABtJs,
+  setFastKernels,
+} from "../../src/indexes/kernels.js";
+import { PLAID } from "../../src/indexes/plaid.js";
+import { synthetic, tempDir } from "./helpers.js";
+
+function random(n: number, seed: number): Float32Array {
+  const r = rng(seed);
+  return Float32Array.from({ length: n }, () => r() - 0.5);
+}
+
+test("onnxruntime kernels agree with the JS loops (tolerance 1e-4 on dot products of 64 terms)", async () => {
+  const [m, n, d] = [300, 200, 64]; // 3.8M multiply-adds: above the onnxruntime threshold
+  const a = random(m * d, 1);
+  const b = random(n * d, 2);
+  const fast = await gemmABt(a, m, b, n, d);
+  const js = gemmABtJs(a, m, b, n, d);
+  let maxdiff = 0;
+  for (let i = 0; i < js.length; i++) maxdiff = Math.max(maxdiff, Math.abs(fast[i] - js[i]));
+  assert.ok(maxdiff < 1e-4, `maxdiff ${maxdiff}`);
+  const bias = random(n, 3);
+  const idx = await argmaxABt(a, m, b, n, d, bias);
+  for (let i = 0; i < m; i++) {
+    let best = 0;
+    for (let j = 1; j < n; j++)
+      if (js[i * n + j] + bias[j] > js[i * n + best] + bias[best]) best = j;
+    // Equal unless two centroids tie within float error.
+    const gap = Math.abs(js[i * n + best] + bias[best] - (js[i * n + idx[i]] + bias[idx[i]]));
+    assert.ok(idx[i] === best || gap < 1e-4, `row ${i}: ${idx[i]} vs ${best}`);
+  }
+  const [R, C, N, L] = [500, 32, 700, 100]; // 2.2M gathered values
+  const t = random(R * C, 4);
+  const ids = Int32Array.from({ length: N * L }, (_, i) => (i * 7919) % R);
+  const g = await gatherMax(t, R, C, ids, N, L);
+  for (let i = 0; i < N; i += 37) {
+    for (let c = 0; c < C; c++) {
+      let mx = Number.NEGATIVE_INFINITY;
+      for (let l = 0; l < L; l++) mx = Math.max(mx, t[ids[i * L + l] * C + c]);
+      assert.equal(g[i * C + c], mx);
+    }
+  }
+});
+
+test("PLAID returns the same results with and without the onnxruntime kernels", async () => {
+  const { docs, ids, query } = synthetic({
+    docs: 1500,
+    dim: 16,
+    seed: 31,
+    minLen: 8,
+    maxLen: 30,
+    vocab: 300,
+    noise: 0.2,
+  });
+  const t = tempDir();
+  try {
+    const index = await PLAID.create(t.dir);
+    await index.add(ids, docs);
+    // 32-token queries probing 64 cells each: over 1000 candidates, the fast approximate path.
+    const qs = [3, 400, 999].map((i) => query(docs[i], 32, 0.1));
+    const fast = await index.search(qs, { k: 10, nFullScores: 64, nIvfProbe: 64 });
+    setFastKernels(false);
+    try {
+      const slow = await index.search(qs, { k: 10, nFullScores: 64, nIvfProbe: 64 });
+      assert.deepEqual(
+        fast.map((r) => r.map((h) => h.id)),
+        slow.map((r) => r.map((h) => h.id)),
+      );
+      for (let q = 0; q < 3; q++) {
+        for (let j = 0; j < 10; j++)
+          assert.ok(Math.abs(fast[q][j].score - slow[q][j].score) < 1e-4);
+      }
+    } finally {
+      setFastKernels(true);
+    }
+    await index.close();
+  } finally {
+    t.cleanup();
+  }
+});
