@@ -3,7 +3,9 @@
  * backward, AdamW) for a BERT-base-shaped ColBERT (hidden 768, 12 layers, 12 heads,
  * intermediate 3072, vocab 30522, Dense 768 → 128) at batch 16 (queries of 32 tokens,
  * documents of 180 tokens), against PyTorch autograd on the same weights and batch
- * (bench/train_torch.py, run with /usr/bin/python3 when `import torch` works).
+ * (bench/train_torch.py, run with /usr/bin/python3 when `import torch` works). The two
+ * sides alternate step by step (tslate, torch, tslate, torch, ...) so that background load
+ * on a shared machine affects both alike; per-step ratios are reported too.
  *
  *   npx tsc -p tsconfig.json && node dist/bench/train.js [--steps 5] [--threads 2] [--negatives 0]
  *
@@ -11,10 +13,11 @@
  * file that both sides read. Both sides use the same number of threads. Results go to
  * bench/results/train.json.
  */
-import { execFileSync, spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { createInterface } from "node:readline";
 import { parseArgs } from "node:util";
 import { type TensorToWrite, WeightStore, writeSafetensors } from "../src/io/safetensors.js";
 import { Contrastive, type ContrastiveBatch } from "../src/losses/contrastive.js";
@@ -182,48 +185,92 @@ try {
   const buildSeconds = (Date.now() - t0) / 1000;
   const opt = new AdamW(step.parameters, { lr: 1e-5, weightDecay: 0.01 });
   const masks = { skiplistIds: new Set<number>(), doQueryExpansion: true };
-  const losses: number[] = [];
-  const times: number[] = [];
-  for (let s = 0; s <= STEPS; s++) {
+  const tslateStep = async () => {
     const t = process.hrtime.bigint();
     const r = await step.run(batch, masks);
     opt.step(r.grads);
-    const dt = Number(process.hrtime.bigint() - t) / 1e9;
-    losses.push(r.loss);
-    if (s > 0) times.push(dt); // step 0 is warm-up
-    console.log(`tslate step ${s}: ${dt.toFixed(2)} s, loss ${r.loss.toFixed(5)}`);
+    return { seconds: Number(process.hrtime.bigint() - t) / 1e9, loss: r.loss };
+  };
+
+  // PyTorch in a child process that takes one step per request, so that the two sides
+  // alternate step by step (ABAB) and see the same background load on a shared machine.
+  let torchNote = "";
+  let torchStep: (() => Promise<{ seconds: number; loss: number }>) | null = null;
+  let torchQuit: (() => Promise<{ peakRssMb: number; torchVersion: string }>) | null = null;
+  const hasTorch =
+    spawnSync(values.python, ["-c", "import torch"], { stdio: "ignore" }).status === 0;
+  if (hasTorch) {
+    const script = new URL("../../bench/train_torch.py", import.meta.url).pathname;
+    const child = spawn(
+      values.python,
+      [script, dir, batchFile, "-1", String(THREADS), String(LAYERS)],
+      {
+        stdio: ["pipe", "pipe", "inherit"],
+      },
+    );
+    const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
+    const next = async () => {
+      const r = await lines.next();
+      if (r.done) throw new Error("the PyTorch process ended early (see its stderr above)");
+      return JSON.parse(r.value);
+    };
+    await next(); // ready
+    torchStep = async () => {
+      child.stdin.write("step\n");
+      return next();
+    };
+    torchQuit = async () => {
+      child.stdin.write("quit\n");
+      return next();
+    };
+  } else torchNote = `${values.python} cannot import torch: no PyTorch comparison`;
+
+  const rounds: {
+    tslate: number;
+    torch: number | null;
+    tslateLoss: number;
+    torchLoss: number | null;
+  }[] = [];
+  for (let s = 0; s <= STEPS; s++) {
+    const a = await tslateStep();
+    const b = torchStep ? await torchStep() : null;
+    console.log(
+      `step ${s}${s === 0 ? " (warm-up)" : ""}: tslate ${a.seconds.toFixed(2)} s, loss ${a.loss.toFixed(5)}` +
+        (b ? ` | torch ${b.seconds.toFixed(2)} s, loss ${b.loss.toFixed(5)}` : ""),
+    );
+    rounds.push({
+      tslate: a.seconds,
+      torch: b?.seconds ?? null,
+      tslateLoss: a.loss,
+      torchLoss: b?.loss ?? null,
+    });
   }
   await step.dispose();
-  const tsMean = times.reduce((a, b) => a + b, 0) / times.length;
+  const timed = rounds.slice(1);
+  const mean = (xs: number[]) => xs.reduce((x, y) => x + y, 0) / xs.length;
+  const tsMean = mean(timed.map((r) => r.tslate));
   const tslate = {
     stepsPerSecond: 1 / tsMean,
     secondsPerStep: tsMean,
     peakRssMb: peakRssMb(),
     sessionBuildSeconds: buildSeconds,
-    lossFirstStep: losses[0],
+    lossFirstStep: rounds[0].tslateLoss,
   };
-  console.log(
-    `tslate: ${tslate.stepsPerSecond.toFixed(3)} steps/s, peak RSS ${tslate.peakRssMb.toFixed(0)} MB`,
+  let torch: Record<string, number | string> | null = null;
+  if (torchQuit) {
+    const fin = await torchQuit();
+    const tMean = mean(timed.map((r) => r.torch as number));
+    torch = {
+      stepsPerSecond: 1 / tMean,
+      secondsPerStep: tMean,
+      peakRssMb: fin.peakRssMb,
+      lossFirstStep: rounds[0].torchLoss as number,
+      torchVersion: fin.torchVersion,
+    };
+  }
+  const maxLossDiff = Math.max(
+    ...rounds.map((r) => (r.torchLoss === null ? 0 : Math.abs(r.tslateLoss - r.torchLoss))),
   );
-
-  // ---- PyTorch autograd ----
-  let torch: Record<string, number> | null = null;
-  let torchNote = "";
-  const hasTorch =
-    spawnSync(values.python, ["-c", "import torch"], { stdio: "ignore" }).status === 0;
-  if (hasTorch) {
-    const script = new URL("../../bench/train_torch.py", import.meta.url).pathname;
-    const out = execFileSync(
-      values.python,
-      [script, dir, batchFile, String(STEPS), String(THREADS), String(LAYERS)],
-      {
-        encoding: "utf8",
-        maxBuffer: 1 << 24,
-      },
-    );
-    process.stdout.write(out);
-    torch = JSON.parse(out.trim().split("\n").pop()!);
-  } else torchNote = `${values.python} cannot import torch: no PyTorch comparison`;
 
   const result = {
     shape: { hidden: H, layers: LAYERS, heads: 12, intermediate: 3072, vocab: VOCAB, dense: E },
@@ -232,11 +279,13 @@ try {
     steps: STEPS,
     tslate,
     torch,
-    ratio: torch ? tslate.stepsPerSecond / torch.stepsPerSecond : null,
-    lossDiffFirstStep: torch ? Math.abs(tslate.lossFirstStep - torch.lossFirstStep) : null,
+    ratio: torch ? tslate.stepsPerSecond / (torch.stepsPerSecond as number) : null,
+    perStepRatios: torch ? timed.map((r) => (r.torch as number) / r.tslate) : null,
+    maxLossDiff: torch ? maxLossDiff : null,
+    rounds,
     note:
       torchNote ||
-      "same weights and batch; both sides time forward + backward + AdamW, step 0 excluded (warm-up)",
+      "same weights and batch; forward + backward + AdamW per step, the two sides alternating step by step; step 0 excluded (warm-up); the loss is compared at every step (same AdamW trajectory)",
   };
   console.log(JSON.stringify(result, null, 2));
   const resultsDir = new URL("../../bench/results/", import.meta.url).pathname;

@@ -3,7 +3,9 @@ step (forward, backward, AdamW) on the same safetensors weights and the same bat
 
     python3 bench/train_torch.py <model dir> <batch.json> <steps> <threads> <layers>
 
-Prints one JSON line: stepsPerSecond, secondsPerStep, peakRssMb, lossFirstStep.
+Prints one JSON line: stepsPerSecond, secondsPerStep, peakRssMb, lossFirstStep. With
+steps = -1 it runs one step per "step" line read from stdin and answers each with a JSON
+line (bench/train.ts alternates its own steps with these).
 The model is written out in plain torch (HF BertModel's eager math: erf GELU, finfo.min
 attention mask, LayerNorm eps 1e-12) because transformers is not installed here.
 """
@@ -81,8 +83,9 @@ d_mask = torch.stack([torch.tensor(d["mask"]).view(B, LD) for d in docs], 1).res
 labels = torch.arange(B) * N
 
 opt = torch.optim.AdamW(params.values(), lr=1e-5, weight_decay=0.01)
-times, losses = [], []
-for s in range(steps + 1):
+
+
+def train_step():
     t = time.perf_counter()
     opt.zero_grad(set_to_none=True)
     Q = encode(q_ids, q_mask)
@@ -92,11 +95,28 @@ for s in range(steps + 1):
     loss = torch.nn.functional.cross_entropy(scores, labels)
     loss.backward()
     opt.step()
-    dt = time.perf_counter() - t
-    losses.append(loss.item())
+    return time.perf_counter() - t, loss.item()
+
+
+if steps < 0:
+    # Driven by bench/train.ts: one step per "step" line on stdin, so that the two sides
+    # alternate step by step and share the machine's background load.
+    print(json.dumps({"ready": True}), flush=True)
+    for line in sys.stdin:
+        if line.strip() != "step":
+            break
+        dt, loss = train_step()
+        print(json.dumps({"seconds": dt, "loss": loss}), flush=True)
+    print(json.dumps({"peakRssMb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "torchVersion": torch.__version__}), flush=True)
+    sys.exit(0)
+
+times, losses = [], []
+for s in range(steps + 1):
+    dt, loss = train_step()
+    losses.append(loss)
     if s > 0:
         times.append(dt)
-    print(f"torch step {s}: {dt:.2f} s, loss {loss.item():.5f}", file=sys.stderr)
+    print(f"torch step {s}: {dt:.2f} s, loss {loss:.5f}", file=sys.stderr)
 mean = sum(times) / len(times)
 print(json.dumps({
     "stepsPerSecond": 1 / mean,
