@@ -6,7 +6,12 @@ import { fromRows } from "../../src/util/matrix.js";
 test("rerank orders candidates by MaxSim (the documented example)", () => {
   const q = fromRows([[1, 0]]);
   const r = rerank([["a", "b"]], [q], [[fromRows([[0, 1]]), fromRows([[1, 0]])]]);
-  assert.deepEqual(r, [[{ id: "b", score: 1 }, { id: "a", score: 0 }]]);
+  assert.deepEqual(r, [
+    [
+      { id: "b", score: 1 },
+      { id: "a", score: 0 },
+    ],
+  ]);
 });
 
 test("rerank sums the best match of every query token", () => {
@@ -20,7 +25,10 @@ test("rerank sums the best match of every query token", () => {
   ]); // 1 + 0.5
   const d2 = fromRows([[0.8, 0.8]]); // 0.8 + 0.8
   const r = rerank([["d1", "d2"]], [q], [[d1, d2]]);
-  assert.deepEqual(r[0].map((x) => x.id), ["d2", "d1"]);
+  assert.deepEqual(
+    r[0].map((x) => x.id),
+    ["d2", "d1"],
+  );
   assert.ok(Math.abs(r[0][0].score - 1.6) < 1e-6 && Math.abs(r[0][1].score - 1.5) < 1e-6);
 });
 

@@ -5,8 +5,8 @@ import { test } from "node:test";
 import { Exact } from "../../src/indexes/exact.js";
 import { openIndex } from "../../src/indexes/index.js";
 import type { EmbeddingModel, EncodeOptions } from "../../src/models/types.js";
-import { Retriever } from "../../src/retrieve/colbert.js";
 import { indexCorpus, searchQueries } from "../../src/retrieve/beir.js";
+import { Retriever } from "../../src/retrieve/colbert.js";
 import type { Matrix } from "../../src/util/matrix.js";
 import { synthetic, tempDir } from "../indexes/helpers.js";
 
@@ -47,23 +47,41 @@ for (const indexType of ["plaid", "exact", "hnsw"] as const) {
   test(`indexCorpus + searchQueries (${indexType}) with a fake model write a TREC run`, async () => {
     const t = tempDir();
     try {
-      writeFileSync(join(t.dir, "corpus.jsonl"), `${CORPUS.map((d) => JSON.stringify(d)).join("\n")}\n`);
+      writeFileSync(
+        join(t.dir, "corpus.jsonl"),
+        `${CORPUS.map((d) => JSON.stringify(d)).join("\n")}\n`,
+      );
       writeFileSync(
         join(t.dir, "queries.jsonl"),
         `${JSON.stringify({ _id: "q1", text: "does graphene conduct heat" })}\n${JSON.stringify({ _id: "q2", text: "sleepy cats" })}\n`,
       );
       const model = new HashModel();
-      const { documents } = await indexCorpus(model, t.dir, join(t.dir, "idx"), { indexType, encodeBatch: 2 });
+      const { documents } = await indexCorpus(model, t.dir, join(t.dir, "idx"), {
+        indexType,
+        encodeBatch: 2,
+      });
       assert.equal(documents, 5);
-      assert.deepEqual(model.calls.map((c) => c.n), [2, 2, 1]);
+      assert.deepEqual(
+        model.calls.map((c) => c.n),
+        [2, 2, 1],
+      );
       assert.ok(model.calls.every((c) => !c.isQuery));
       const index = await openIndex(join(t.dir, "idx"));
       // The title is part of the encoded text (title + " " + text).
-      assert.deepEqual(index.metadata("d1"), { title: "Graphene", text: "graphene conducts heat very well" });
+      assert.deepEqual(index.metadata("d1"), {
+        title: "Graphene",
+        text: "graphene conducts heat very well",
+      });
       assert.ok(index.has("5"));
       await index.close();
       const run = join(t.dir, "run.trec");
-      const { results } = await searchQueries(model, join(t.dir, "idx"), join(t.dir, "queries.jsonl"), run, { k: 2 });
+      const { results } = await searchQueries(
+        model,
+        join(t.dir, "idx"),
+        join(t.dir, "queries.jsonl"),
+        run,
+        { k: 2 },
+      );
       assert.equal(results[0][0].id, "d1");
       assert.equal(results[1][0].id, "d2");
       const lines = readFileSync(run, "utf8").trim().split("\n");
@@ -80,8 +98,14 @@ test("indexCorpus reports malformed corpus lines with file and line", async () =
   const t = tempDir();
   try {
     writeFileSync(join(t.dir, "corpus.jsonl"), `{"_id": "a", "text": "ok"}\n{not json}\n`);
-    await assert.rejects(indexCorpus(new HashModel(), join(t.dir, "corpus.jsonl"), join(t.dir, "i")), /corpus.jsonl:2: not valid JSON/);
-    await assert.rejects(indexCorpus(new HashModel(), join(t.dir, "none.jsonl"), join(t.dir, "j")), { code: "FILE_NOT_FOUND" });
+    await assert.rejects(
+      indexCorpus(new HashModel(), join(t.dir, "corpus.jsonl"), join(t.dir, "i")),
+      /corpus.jsonl:2: not valid JSON/,
+    );
+    await assert.rejects(
+      indexCorpus(new HashModel(), join(t.dir, "none.jsonl"), join(t.dir, "j")),
+      { code: "FILE_NOT_FOUND" },
+    );
   } finally {
     t.cleanup();
   }
@@ -96,10 +120,21 @@ test("Retriever returns sorted { id, score } per query, with per-query subsets",
     const retriever = new Retriever(index);
     const qs = [query(docs[3], 4, 0.01), query(docs[9], 4, 0.01), query(docs[20], 4, 0.01)];
     const r = await retriever.retrieve(qs, { k: 4, batchSize: 2 });
-    assert.deepEqual(r.map((x) => x[0].id), ["doc-3", "doc-9", "doc-20"]);
-    assert.ok(r.every((x) => x.length === 4 && x.every((h, j) => j === 0 || x[j - 1].score >= h.score)));
-    const s = await retriever.retrieve(qs, { k: 4, subset: [["doc-1"], ["doc-2", "doc-9"], ["doc-4"]] });
-    assert.deepEqual(s.map((x) => x.map((h) => h.id)), [["doc-1"], ["doc-9", "doc-2"], ["doc-4"]]);
+    assert.deepEqual(
+      r.map((x) => x[0].id),
+      ["doc-3", "doc-9", "doc-20"],
+    );
+    assert.ok(
+      r.every((x) => x.length === 4 && x.every((h, j) => j === 0 || x[j - 1].score >= h.score)),
+    );
+    const s = await retriever.retrieve(qs, {
+      k: 4,
+      subset: [["doc-1"], ["doc-2", "doc-9"], ["doc-4"]],
+    });
+    assert.deepEqual(
+      s.map((x) => x.map((h) => h.id)),
+      [["doc-1"], ["doc-9", "doc-2"], ["doc-4"]],
+    );
     await assert.rejects(retriever.retrieve(qs, { subset: [["doc-1"]] }), /one list per query/);
     assert.throws(() => new Retriever({} as never), { code: "INVALID_ARGUMENT" });
     await index.close();
