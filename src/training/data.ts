@@ -175,9 +175,11 @@ export function distillationFromRows(
           throw new DataError(`${where}: document_id ${id} is not in the documents table`);
         return t;
       }),
-      scores: scores.map((s) => {
+      scores: scores.map((raw) => {
+        // parquet int64 columns come back as BigInt
+        const s = typeof raw === "bigint" ? Number(raw) : raw;
         if (typeof s !== "number" || !Number.isFinite(s))
-          throw new DataError(`${where}: score ${JSON.stringify(s)} is not a finite number`);
+          throw new DataError(`${where}: score ${String(s)} is not a finite number`);
         return s;
       }),
     };

@@ -17,7 +17,7 @@ import { evaluate, type Run } from "../../src/evaluation/metrics.js";
 import { ColBERT } from "../../src/models/colbert.js";
 import { maxSim } from "../../src/scores/maxsim.js";
 import { parseTrainConfig, readTrainConfig } from "../../src/training/config.js";
-import { readRows, tripletsFromRows } from "../../src/training/data.js";
+import { distillationFromRows, readRows, tripletsFromRows } from "../../src/training/data.js";
 import { LiveEncoder } from "../../src/training/encoder.js";
 import {
   evaluateRetrieval,
@@ -136,6 +136,46 @@ test("triplets from parquet and JSONL read the same", async () => {
   writeFileSync(join(dir, "broken.jsonl"), '{"query": "q", "positive": "p"}\n{"query": \n');
   await assert.rejects(() => readRows(join(dir, "broken.jsonl")), /line 2 is not valid JSON/);
   await assert.rejects(() => readRows(join(dir, "t.csv")), /\.jsonl .* or \.parquet/);
+  // PyLate's knowledge-distillation tables; parquet int64 ids and scores arrive as BigInt.
+  const queries = [{ query_id: 1n, text: "q one" }];
+  const documents = [
+    { document_id: 7n, text: "doc seven" },
+    { document_id: 8n, text: "doc eight" },
+  ];
+  const kd = distillationFromRows(
+    [{ query_id: 1n, document_ids: [8n, 7n], scores: [3n, 0.5] }],
+    queries,
+    documents,
+  );
+  assert.deepEqual(kd, [
+    { query: "q one", documents: ["doc eight", "doc seven"], scores: [3, 0.5] },
+  ]);
+  assert.throws(
+    () =>
+      distillationFromRows([{ query_id: 1n, document_ids: [9n], scores: [1] }], queries, documents),
+    /document_id 9 is not in the documents table/,
+  );
+  assert.throws(
+    () =>
+      distillationFromRows(
+        [{ query_id: 1n, document_ids: [7n], scores: ["x"] }],
+        queries,
+        documents,
+      ),
+    /not a finite number/,
+  );
+  assert.throws(
+    () =>
+      distillationFromRows(
+        [
+          { query_id: 1n, document_ids: [7n, 8n], scores: [1, 2] },
+          { query_id: 1n, document_ids: [7n], scores: [1] },
+        ],
+        queries,
+        documents,
+      ),
+    /same number/,
+  );
 });
 
 test("tslate train --config trains and saves a PyLate model", async () => {
