@@ -537,10 +537,9 @@ export class PLAID extends BaseIndex {
         qcat.set(q.data, o);
         o += q.data.length;
       }
-      // Both layouts: [K, tokens] for the approximate scores (a centroid's scores for one
-      // query are contiguous) and [tokens, K] for probing (a token's scores are contiguous).
-      const scores =
-        tot > 0 ? await gemmABt(codec.centroids, K, qcat, tot, dim) : new Float32Array(0);
+      // One product, [tokens, K]: probing reads a token's row; each query's block is then
+      // transposed to [K + 1, its tokens] (a centroid's scores contiguous, plus a −∞ pad row)
+      // for the approximate scores.
       this.tokenScores =
         tot > 0 ? await gemmABt(qcat, tot, codec.centroids, K, dim) : new Float32Array(0);
       let off = 0;
@@ -548,7 +547,16 @@ export class PLAID extends BaseIndex {
         out.push(
           q.rows === 0
             ? []
-            : await this.searchWithScores(q, scores, tot, off, k, allowed, allowedCount, params),
+            : await this.searchWithScores(
+                q,
+                this.queryScores(off, q.rows, K),
+                q.rows,
+                off,
+                k,
+                allowed,
+                allowedCount,
+                params,
+              ),
         );
         off += q.rows;
       }
@@ -556,7 +564,10 @@ export class PLAID extends BaseIndex {
     return out;
   }
 
-  /** One query, given its centroid scores S[c·stride + off + i]. */
+  /**
+   * One query, given its centroid scores S[c·stride + i] ([K + 1, nq], see queryScores) and
+   * its first row `off` in tokenScores (for probing).
+   */
   private async searchWithScores(
     q: Matrix,
     S: Float32Array,
@@ -579,7 +590,7 @@ export class PLAID extends BaseIndex {
       // A small filtered set: score all of it (probing would miss filtered documents).
       const cands: number[] = [];
       for (let d = 0; d < n; d++) if (allowed[d]) cands.push(d);
-      best = this.topApprox(cands, S, stride, off, nq, M);
+      best = this.topApprox(cands, S, stride, 0, nq, M);
     } else {
       best = await this.probeAndApprox(S, stride, off, nq, K, M, params.nIvfProbe, allowed);
     }
@@ -654,7 +665,7 @@ export class PLAID extends BaseIndex {
     let lower = this.lowerBuffer;
     for (const c of cells) {
       const list = this.ivf[c];
-      const so = c * stride + off;
+      const so = c * stride; // S is this query's own table
       for (let li = 0; li < list.length; li++) {
         const d = list[li];
         if (!this.alive[d] || (allowed && !allowed[d])) continue;
@@ -680,7 +691,7 @@ export class PLAID extends BaseIndex {
     this.lowerBuffer = lower;
     if (cands.length <= M) return Int32Array.from(cands).sort();
     if (hasFastKernels() && cands.length * nq * 64 >= FAST_APPROX_MIN_WORK) {
-      return this.approxTopFast(cands, S, stride, off, nq, M);
+      return this.approxTopFast(cands, S, stride, 0, nq, M);
     }
     const upper = new Float32Array(cands.length);
     for (let idx = 0; idx < cands.length; idx++) {
@@ -694,9 +705,22 @@ export class PLAID extends BaseIndex {
     const mx = new Float32Array(nq);
     for (const idx of order) {
       if (heap.full && upper[idx] < heap.min) break;
-      heap.push(cands[idx], this.approx(cands[idx], S, stride, off, nq, mx));
+      heap.push(cands[idx], this.approx(cands[idx], S, stride, 0, nq, mx));
     }
     return heap.sortedDocs();
+  }
+
+  /** [K + 1, n] scores of the query whose tokens are rows off … off+n of tokenScores. */
+  private queryScores(off: number, n: number, K: number): Float32Array {
+    if (this.scoreTable.length < (K + 1) * n) this.scoreTable = new Float32Array((K + 1) * n);
+    const T = this.scoreTable.subarray(0, (K + 1) * n);
+    const src = this.tokenScores;
+    for (let i = 0; i < n; i++) {
+      const ro = (off + i) * K;
+      for (let c = 0; c < K; c++) T[c * n + i] = src[ro + c];
+    }
+    T.fill(Number.NEGATIVE_INFINITY, K * n);
+    return T;
   }
 
   /**
@@ -712,14 +736,8 @@ export class PLAID extends BaseIndex {
     M: number,
   ): Promise<Int32Array> {
     const K = numCentroids(this.codec!);
-    if (this.scoreTable.length < (K + 1) * nq) this.scoreTable = new Float32Array((K + 1) * nq);
-    const T = this.scoreTable.subarray(0, (K + 1) * nq);
-    for (let c = 0; c < K; c++) {
-      const so = c * stride + off;
-      const to = c * nq;
-      for (let i = 0; i < nq; i++) T[to + i] = S[so + i];
-    }
-    T.fill(Number.NEGATIVE_INFINITY, K * nq);
+    // S is this query's [K + 1, nq] table (see queryScores).
+    const T = S;
     const heap = new MinHeap(M);
     const BATCH = 1024;
     for (let b = 0; b < cands.length; b += BATCH) {
