@@ -691,7 +691,7 @@ export class PLAID extends BaseIndex {
     this.lowerBuffer = lower;
     if (cands.length <= M) return Int32Array.from(cands).sort();
     if (hasFastKernels() && cands.length * nq * 64 >= FAST_APPROX_MIN_WORK) {
-      return this.approxTopFast(cands, S, stride, 0, nq, M);
+      return this.approxTopFast(cands, S, nq, M);
     }
     const upper = new Float32Array(cands.length);
     for (let idx = 0; idx < cands.length; idx++) {
@@ -730,8 +730,6 @@ export class PLAID extends BaseIndex {
   private async approxTopFast(
     cands: number[],
     S: Float32Array,
-    stride: number,
-    off: number,
     nq: number,
     M: number,
   ): Promise<Int32Array> {
