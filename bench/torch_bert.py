@@ -1,8 +1,10 @@
 """PyTorch eager baseline for bench/encode.ts: the same BERT + Dense forward on the same
 weights and the same token ids, timed per batch. Run with Debian's python3-torch:
-    /usr/bin/python3 bench/torch_bert.py <model_dir> <batches.json> <threads>
-batches.json: [{"input_ids": [[...]], "attention_mask": [[...]]}, ...]
-Prints one JSON line: {"seconds": [...per batch...], "texts": N}.
+    /usr/bin/python3 bench/torch_bert.py <model_dir> <threads>
+Reads one JSON batch per line on stdin ({"input_ids": [[...]], "attention_mask": [[...]]}),
+runs it and answers one line {"seconds": s} (after a first line {"ready": true}), so that the
+caller can alternate tslate and PyTorch batch by batch: load on a shared machine then hits
+both alike.
 This mirrors transformers' BertModel (eager attention) op for op; transformers itself is not
 installable here (no PyPI), so the module is written out with torch.nn.functional.
 """
@@ -34,7 +36,7 @@ def load_safetensors(path):
 
 
 def main():
-    model_dir, batches_path, threads = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    model_dir, threads = sys.argv[1], int(sys.argv[2])
     torch.set_num_threads(threads)
     cfg = json.load(open(f"{model_dir}/config.json"))
     w = load_safetensors(f"{model_dir}/model.safetensors")
@@ -65,20 +67,17 @@ def main():
                              w[p + "output.LayerNorm.weight"], w[p + "output.LayerNorm.bias"], eps)
         return F.normalize(F.linear(x, dense), dim=-1)
 
-    batches = json.load(open(batches_path))
-    seconds, texts = [], 0
+    print(json.dumps({"ready": True, "torch": torch.__version__, "threads": threads}), flush=True)
     with torch.inference_mode():
-        # one warm-up batch, not timed (as the TypeScript side does)
-        b0 = batches[0]
-        forward(torch.tensor(b0["input_ids"]), torch.tensor(b0["attention_mask"]))
-        for b in batches:
+        for line in sys.stdin:
+            if not line.strip():
+                continue
+            b = json.loads(line)
             ids = torch.tensor(b["input_ids"])
             mask = torch.tensor(b["attention_mask"])
             t = time.perf_counter()
             forward(ids, mask)
-            seconds.append(time.perf_counter() - t)
-            texts += ids.shape[0]
-    print(json.dumps({"seconds": seconds, "texts": texts, "torch": torch.__version__, "threads": threads}))
+            print(json.dumps({"seconds": time.perf_counter() - t}), flush=True)
 
 
 if __name__ == "__main__":
