@@ -1,0 +1,29 @@
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { test } from "node:test";
+import { fileURLToPath } from "node:url";
+
+// The README quickstart must keep working: run it as a user would.
+test("examples/quickstart runs end to end and ranks consistently", () => {
+  const script = fileURLToPath(new URL("../../examples/quickstart.js", import.meta.url));
+  const r = spawnSync(process.execPath, [script], { encoding: "utf8" });
+  assert.equal(r.status, 0, r.stderr);
+  const scores = r.stdout
+    .match(/^scores: (.*)$/m)![1]
+    .split(" ")
+    .map(Number);
+  assert.equal(scores.length, 3);
+  const retrieved = JSON.parse(r.stdout.match(/^retrieved: (.*)$/m)![1]);
+  const reranked = JSON.parse(r.stdout.match(/^reranked: (.*)$/m)![1]);
+  assert.equal(retrieved.length, 2);
+  assert.equal(reranked.length, 3);
+  // rerank's order is the exact MaxSim order of colbertScores.
+  const byScore = ["doc-1", "doc-2", "doc-3"]
+    .map((id, i) => ({ id, s: scores[i] }))
+    .sort((a, b) => b.s - a.s)
+    .map((x) => x.id);
+  assert.deepEqual(
+    reranked.map((h: { id: string }) => h.id),
+    byScore,
+  );
+});
