@@ -59,24 +59,17 @@ export class AdamW {
     const bc1 = 1 - b1 ** t;
     const bc2Sqrt = Math.sqrt(1 - b2 ** t);
     const stepSize = lr / bc1;
-    const c1 = 1 - b1;
-    const c2 = 1 - b2;
-    const invBc2 = 1 / bc2Sqrt;
     this.parameters.forEach((p, i) => {
       const g = grads[i];
       const m = this.state.m[i];
       const v = this.state.v[i];
       const x = p.data;
       const decay = p.noDecay ? 1 : 1 - lr * weightDecay;
-      const n = x.length;
-      for (let j = 0; j < n; j++) {
+      for (let j = 0; j < x.length; j++) {
         const gj = g[j];
-        // Rounded to float32 as stored (and as torch computes them).
-        const mj = Math.fround(b1 * m[j] + c1 * gj);
-        const vj = Math.fround(b2 * v[j] + c2 * gj * gj);
-        m[j] = mj;
-        v[j] = vj;
-        x[j] = x[j] * decay - (stepSize * mj) / (Math.sqrt(vj) * invBc2 + eps);
+        m[j] = b1 * m[j] + (1 - b1) * gj;
+        v[j] = b2 * v[j] + (1 - b2) * gj * gj;
+        x[j] = x[j] * decay - (stepSize * m[j]) / (Math.sqrt(v[j]) / bc2Sqrt + eps);
       }
     });
   }
