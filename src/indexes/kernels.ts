@@ -22,7 +22,11 @@ interface OrtLike {
   InferenceSession: {
     create(model: Uint8Array, options: Record<string, unknown>): Promise<OrtSessionLike>;
   };
-  Tensor: new (type: string, data: Float32Array | Int32Array, dims: number[]) => unknown;
+  Tensor: new (
+    type: string,
+    data: Float32Array | Int32Array | Uint8Array | BigInt64Array,
+    dims: number[],
+  ) => unknown;
 }
 
 /** Below this many multiply-adds the JS loop wins over a session run (about 30 µs overhead). */
@@ -157,12 +161,40 @@ function gatherMaxModel(): Uint8Array {
   ]);
 }
 
-function session(argmax: boolean | "gathermax"): Promise<OrtSessionLike> {
+/** ONNX model: Y[n, i] = max over l of (D[n, l, :] · Qt[:, i])  (MatMul then ReduceMax). */
+function maxSimModel(): Uint8Array {
+  const axes = [...fieldBytes(1, str("axes")), ...fieldInt(8, 1), ...fieldInt(20, 7)]; // ints = [1]
+  const nodes = [
+    fieldBytes(1, node("MatMul", ["D", "Qt"], ["S"], [])),
+    fieldBytes(1, node("ReduceMax", ["S"], ["Y"], [axes, attrInt("keepdims", 0)])),
+  ];
+  const graph = [
+    ...nodes.flat(),
+    ...fieldBytes(2, str("tslate_maxsim")),
+    ...fieldBytes(11, valueInfo("D", 1, ["N", "L", "E"])),
+    ...fieldBytes(11, valueInfo("Qt", 1, ["E", "Q"])),
+    ...fieldBytes(12, valueInfo("Y", 1, ["N", "Q"])),
+  ];
+  return Uint8Array.from([
+    ...fieldInt(1, 7),
+    ...fieldBytes(2, str("tslate")),
+    ...fieldBytes(7, graph),
+    ...fieldBytes(8, [...fieldBytes(1, []), ...fieldInt(2, 13)]),
+  ]);
+}
+
+function session(argmax: boolean | "gathermax" | "maxsim"): Promise<OrtSessionLike> {
   const key = `${argmax}:${kernelThreads}`;
   let s = sessions.get(key);
   if (!s) {
     const o = loadOrt()!;
-    s = o.InferenceSession.create(argmax === "gathermax" ? gatherMaxModel() : gemmModel(argmax), {
+    const model =
+      argmax === "gathermax"
+        ? gatherMaxModel()
+        : argmax === "maxsim"
+          ? maxSimModel()
+          : gemmModel(argmax);
+    s = o.InferenceSession.create(model, {
       intraOpNumThreads: kernelThreads,
       interOpNumThreads: 1,
       graphOptimizationLevel: "all",
@@ -337,6 +369,43 @@ export async function gatherMax(
   const res = await s.run({
     T: new o.Tensor("float32", t, [r, c]),
     I: new o.Tensor("int32", idx, [n, l]),
+  });
+  return res.Y.data as Float32Array;
+}
+
+/**
+ * Per-query-token MaxSim of N padded documents: Y[n, i] = max over l < L of D[n, l]·Q[i], for
+ * D [N, L, dim] (pad a short document by repeating one of its tokens) and Q [nq, dim], as
+ * Float32Array [N, nq]. One session run instead of a [nq, N·L] product reduced in JS.
+ */
+export async function maxSimPadded(
+  q: Float32Array,
+  nq: number,
+  d: Float32Array,
+  n: number,
+  l: number,
+  dim: number,
+): Promise<Float32Array> {
+  if (!hasFastKernels() || n * l * nq * dim < ORT_MIN_WORK) {
+    const out = new Float32Array(n * nq);
+    const s = gemmABtJs(q, nq, d, n * l, dim); // [nq, n·l]
+    for (let j = 0; j < n; j++) {
+      for (let i = 0; i < nq; i++) {
+        const row = i * n * l + j * l;
+        let mx = s[row];
+        for (let t = 1; t < l; t++) if (s[row + t] > mx) mx = s[row + t];
+        out[j * nq + i] = mx;
+      }
+    }
+    return out;
+  }
+  const qt = new Float32Array(dim * nq);
+  for (let i = 0; i < nq; i++) for (let e = 0; e < dim; e++) qt[e * nq + i] = q[i * dim + e];
+  const o = loadOrt()!;
+  const s = await session("maxsim");
+  const res = await s.run({
+    D: new o.Tensor("float32", d, [n, l, dim]),
+    Qt: new o.Tensor("float32", qt, [dim, nq]),
   });
   return res.Y.data as Float32Array;
 }

@@ -13,7 +13,10 @@ import {
   roundToF16,
   trainCodec,
 } from "./codec.js";
-import { argmaxABt, gatherMax, gemmABt, hasFastKernels } from "./kernels.js";
+import { argmaxABt, gatherMax, gemmABt, hasFastKernels, maxSimPadded } from "./kernels.js";
+
+/** Padded document tokens decompressed per exact-scoring batch (16 MB at dim 128). */
+const EXACT_BATCH_TOKENS = 32_768;
 
 /** Below this much gather work the bounded JS scan beats a session run. */
 const FAST_APPROX_MIN_WORK = 2_000_000;
@@ -781,52 +784,53 @@ export class PLAID extends BaseIndex {
     const codec = this.codec!;
     const dim = codec.dim;
     const nq = q.rows;
-    let toks = 0;
-    for (const d of docs) toks += this.slots[d].len;
-    if (toks === 0) return [];
-    // One reused buffer: allocating tens of MB per query costs more than decompressing.
-    if (this.decompressBuffer.length < toks * dim) {
-      this.decompressBuffer = new Float32Array(
-        Math.max(toks * dim, this.decompressBuffer.length * 2),
-      );
-    }
-    const D = this.decompressBuffer.subarray(0, toks * dim);
+    // Documents in order of length, in batches padded to the longest of the batch (short
+    // ones repeat their first token, which leaves every max unchanged): one MatMul+ReduceMax
+    // run per batch, never a [nq, all tokens] score matrix.
+    const order = Array.from(docs).filter((d) => this.slots[d].len > 0);
+    order.sort((a, b) => this.slots[a].len - this.slots[b].len || a - b);
+    const scored: [number, number][] = [];
+    if (order.length === 0) return [];
+    const maxLen = this.slots[order[order.length - 1]].len;
+    const budget = Math.max(EXACT_BATCH_TOKENS, maxLen);
+    if (this.decompressBuffer.length < budget * dim)
+      this.decompressBuffer = new Float32Array(budget * dim);
     const bytesPer = (dim * codec.nbits) / 8;
     const perByte = 8 / codec.nbits;
-    let o = 0;
-    for (const d of docs) {
-      const slot = this.slots[d];
-      const sec = this.chunks[slot.chunk].sections;
-      decompressInto(
-        sec.codes as Uint16Array,
-        sec.residuals as Uint8Array,
-        this.invNorms[slot.chunk],
-        slot.start,
-        slot.len,
-        codec.centroids,
-        this.table,
-        dim,
-        bytesPer,
-        perByte,
-        D,
-        o,
-      );
-      o += slot.len * dim;
-    }
-    const Y = await gemmABt(q.data, nq, D, toks, dim); // [nq, toks]
-    const scored: [number, number][] = [];
-    let t0 = 0;
-    for (const d of docs) {
-      const len = this.slots[d].len;
-      let s = 0;
-      for (let i = 0; i < nq; i++) {
-        const row = i * toks + t0;
-        let mx = Y[row];
-        for (let t = 1; t < len; t++) if (Y[row + t] > mx) mx = Y[row + t];
-        s += mx;
+    for (let b = 0; b < order.length; ) {
+      // Lengths ascend, so the batch's last document sets its padded length.
+      let e = b + 1;
+      while (e < order.length && (e + 1 - b) * this.slots[order[e]].len <= budget) e++;
+      const L = this.slots[order[e - 1]].len;
+      const D = this.decompressBuffer.subarray(0, (e - b) * L * dim);
+      for (let j = b; j < e; j++) {
+        const slot = this.slots[order[j]];
+        const sec = this.chunks[slot.chunk].sections;
+        const o = (j - b) * L * dim;
+        decompressInto(
+          sec.codes as Uint16Array,
+          sec.residuals as Uint8Array,
+          this.invNorms[slot.chunk],
+          slot.start,
+          slot.len,
+          codec.centroids,
+          this.table,
+          dim,
+          bytesPer,
+          perByte,
+          D,
+          o,
+        );
+        // Padding repeats the first token: maxima are unchanged.
+        for (let t = slot.len; t < L; t++) D.copyWithin(o + t * dim, o, o + dim);
       }
-      scored.push([d, s]);
-      t0 += len;
+      const Y = await maxSimPadded(q.data, nq, D, e - b, L, dim); // [docs, nq]
+      for (let j = b; j < e; j++) {
+        let s = 0;
+        for (let i = 0; i < nq; i++) s += Y[(j - b) * nq + i];
+        scored.push([order[j], s]);
+      }
+      b = e;
     }
     scored.sort((a, b) => b[1] - a[1] || a[0] - b[0]);
     return scored.slice(0, k);
