@@ -5,7 +5,7 @@
  * no copy through JS. (ORT refuses external-data paths that are absolute or that resolve,
  * symlinks included, outside the model's folder; this is why the folder is the weights'.)
  */
-import { closeSync, openSync, readSync } from "node:fs";
+import { closeSync, openSync, readSync, realpathSync } from "node:fs";
 import { basename, dirname, resolve } from "node:path";
 import { bytesToFloat32 } from "../io/safetensors.js";
 import {
@@ -72,6 +72,19 @@ function readRange(file: string, offset: number, length: number): Uint8Array {
   return buf;
 }
 
+/**
+ * The real path of a weight file. onnxruntime follows symlinks and refuses external data
+ * that resolves outside the external-data folder; the huggingface_hub cache is made of
+ * symlinks (snapshots/<rev>/model.safetensors -> ../../blobs/<hash>), so point at the blob.
+ */
+function realFile(file: string): string {
+  try {
+    return realpathSync(file);
+  } catch {
+    return resolve(file);
+  }
+}
+
 /** A serialised model plus the directory its external data is relative to. */
 export interface RuntimeModel {
   readonly bytes: Uint8Array;
@@ -91,7 +104,7 @@ export function prepareRuntimeModel(graph: Graph, embedBelowBytes = 1024): Runti
   const bytesPerDir = new Map<string, number>();
   for (const v of graph.initializers) {
     if (v.source?.kind !== "external" || v.source.ref.storedAs !== "float32") continue;
-    const dir = dirname(resolve(v.source.ref.file));
+    const dir = dirname(realFile(v.source.ref.file));
     bytesPerDir.set(dir, (bytesPerDir.get(dir) ?? 0) + v.source.ref.byteLength);
   }
   let folder: string | null = null;
@@ -99,7 +112,7 @@ export function prepareRuntimeModel(graph: Graph, embedBelowBytes = 1024): Runti
     if (folder === null || n > bytesPerDir.get(folder)!) folder = dir;
   let embedded = 0;
   const resolveExternal = (v: Value, ref: ExternalTensor): ExternalPlacement => {
-    const abs = resolve(ref.file);
+    const abs = realFile(ref.file);
     if (
       ref.storedAs === "float32" &&
       ref.byteLength >= embedBelowBytes &&

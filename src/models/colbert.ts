@@ -36,6 +36,8 @@ export interface ColBERTEncodeOptions extends EncodeOptions {
   promptName?: string;
   /** L2-normalise each token vector (default true, as PyLate). */
   normalizeEmbeddings?: boolean;
+  /** Zero-pad every matrix to the most rows of the call (PyLate's `padding=True`). */
+  padding?: boolean;
 }
 
 /** Python's len(): code points, used to sort texts by length as PyLate does. */
@@ -259,6 +261,14 @@ export class ColBERT implements EmbeddingModel {
       }
     } finally {
       progress.stop();
+    }
+    if (options.padding) {
+      const rows = out.reduce((m, x) => Math.max(m, x.rows), 0);
+      return out.map((m) => {
+        const data = new Float32Array(rows * m.cols);
+        data.set(m.data);
+        return { data, rows, cols: m.cols };
+      });
     }
     return out;
   }

@@ -211,6 +211,11 @@ test("encode() keeps input order, handles empty input and rejects bad input clea
     model.encode(["x"], { batchSize: 0 }),
     /batchSize must be a positive integer/,
   );
+  const padded = await model.encode(texts, { isQuery: false, padding: true });
+  assert.ok(padded.every((m) => m.rows === together[1].rows));
+  assert.deepEqual(padded[1], together[1]);
+  assert.deepEqual(padded[0].data.subarray(0, together[0].data.length), together[0].data);
+  assert.ok(padded[0].data.subarray(together[0].data.length).every((v) => v === 0));
   const pooled = await model.encode([texts[1]], { isQuery: false, poolFactor: 2 });
   assert.equal(pooled[0].rows, 1 + Math.floor((together[1].rows - 1) / 2));
 });
