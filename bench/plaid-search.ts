@@ -4,7 +4,7 @@
  * then times single-thread search at a few settings. For quick before/after measurements of
  * search changes; bench/index.ts is the full benchmark.
  *
- *   node dist/bench/plaid-search.js [--queries 50] [--dir DIR] [--settings default,light]
+ *   node dist/bench/plaid-search.js [--queries 50] [--dir DIR] [--settings "default;{\"nIvfProbe\":16}"]
  */
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
@@ -95,7 +95,7 @@ const all: Record<string, Record<string, number>> = {
   "probe4-full256": { nIvfProbe: 4, nFullScores: 256 },
   "probe2-full64": { nIvfProbe: 2, nFullScores: 64 },
 };
-const names = arg("settings", Object.keys(all).join(",")).split(",");
+const names = arg("settings", Object.keys(all).join(";")).split(";");
 const load0 = loadavg()[0];
 for (const name of names) {
   const params = all[name] ?? JSON.parse(name);

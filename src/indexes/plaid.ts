@@ -64,11 +64,20 @@ export interface PlaidSearchParameters {
   nIvfProbe: number;
   /** Candidates kept after the approximate (centroid) scores; a quarter of them are decompressed and scored exactly (default 8192). */
   nFullScores: number;
+  /**
+   * PLAID's centroid pruning (next-plaid's centroid_score_threshold): in the approximate
+   * scores, a centroid whose best score over the query tokens is below this value is ignored
+   * (a query token none of whose document centroids survives counts 0), and a candidate with
+   * no surviving centroid is dropped before exact scoring. Faster on large candidate sets,
+   * may change which documents are decompressed. null = no pruning (default, fast-plaid).
+   */
+  centroidScoreThreshold: number | null;
 }
 
 export const DEFAULT_PLAID_SEARCH: Readonly<PlaidSearchParameters> = Object.freeze({
   nIvfProbe: 8,
   nFullScores: 8192,
+  centroidScoreThreshold: null,
 });
 
 export interface PlaidOptions extends BaseIndexOptions, Partial<PlaidConfig> {
@@ -107,9 +116,16 @@ function checkConfig(c: PlaidConfig): void {
 }
 
 function checkSearch(p: PlaidSearchParameters): void {
-  for (const [name, v] of Object.entries(p)) {
-    if (!Number.isInteger(v) || (v as number) < 1)
+  for (const name of ["nIvfProbe", "nFullScores"] as const) {
+    const v = p[name];
+    if (!Number.isInteger(v) || v < 1)
       throw new InvalidArgumentError(`${name} must be a positive integer, got ${v}`);
+  }
+  const t = p.centroidScoreThreshold;
+  if (t !== null && (typeof t !== "number" || !Number.isFinite(t))) {
+    throw new InvalidArgumentError(
+      `centroidScoreThreshold must be a finite number or null (no pruning), got ${t}`,
+    );
   }
 }
 
@@ -506,6 +522,10 @@ export class PLAID extends BaseIndex {
     const params = {
       nIvfProbe: options.nIvfProbe ?? this.searchDefaults.nIvfProbe,
       nFullScores: options.nFullScores ?? this.searchDefaults.nFullScores,
+      centroidScoreThreshold:
+        options.centroidScoreThreshold !== undefined
+          ? options.centroidScoreThreshold
+          : this.searchDefaults.centroidScoreThreshold,
     };
     checkSearch(params);
     this.params = params;
@@ -595,7 +615,7 @@ export class PLAID extends BaseIndex {
       for (let d = 0; d < n; d++) if (allowed[d]) cands.push(d);
       best = this.topApprox(cands, S, stride, 0, nq, M);
     } else {
-      best = await this.probeAndApprox(S, stride, off, nq, K, M, params.nIvfProbe, allowed);
+      best = await this.probeAndApprox(S, stride, off, nq, K, M, params, allowed);
     }
     return this.exactScores(q, best, S, stride, off, k);
   }
@@ -644,10 +664,10 @@ export class PLAID extends BaseIndex {
     nq: number,
     K: number,
     M: number,
-    nIvfProbe: number,
+    params: PlaidSearchParameters,
     allowed: Uint8Array | null,
   ): Promise<Int32Array> {
-    const probe = Math.min(nIvfProbe, K);
+    const probe = Math.min(params.nIvfProbe, K);
     const cells = new Set<number>();
     const theta = new Float32Array(nq);
     const bestC = new Int32Array(probe);
@@ -692,6 +712,8 @@ export class PLAID extends BaseIndex {
       }
     }
     this.lowerBuffer = lower;
+    const thr = params.centroidScoreThreshold;
+    if (thr !== null) return this.approxTopPruned(cands, S, nq, M, thr);
     if (cands.length <= M) return Int32Array.from(cands).sort();
     if (hasFastKernels() && cands.length * nq * 64 >= FAST_APPROX_MIN_WORK) {
       return this.approxTopFast(cands, S, nq, M);
@@ -761,6 +783,79 @@ export class PLAID extends BaseIndex {
     return heap.sortedDocs();
   }
 
+  /**
+   * Approximate scores over each candidate's centroids that score at least `thr` for some
+   * query token (PLAID's centroid pruning), the best M; candidates with none are dropped.
+   */
+  private async approxTopPruned(
+    cands: number[],
+    S: Float32Array,
+    nq: number,
+    M: number,
+    thr: number,
+  ): Promise<Int32Array> {
+    const K = numCentroids(this.codec!);
+    if (this.keepCentroid.length < K) this.keepCentroid = new Uint8Array(K);
+    const keep = this.keepCentroid;
+    for (let c = 0; c < K; c++) {
+      let mx = Number.NEGATIVE_INFINITY;
+      for (let i = 0, o = c * nq; i < nq; i++) if (S[o + i] > mx) mx = S[o + i];
+      keep[c] = mx >= thr ? 1 : 0;
+    }
+    const kept: number[] = [];
+    const lens: number[] = [];
+    let total = 0;
+    for (const d of cands) {
+      let n = 0;
+      for (let t = this.uStart[d], e = t + this.uLen[d]; t < e; t++) n += keep[this.uniq[t]];
+      if (n > 0) {
+        kept.push(d);
+        lens.push(n);
+        total += n;
+      }
+    }
+    const heap = new MinHeap(M);
+    const fast = hasFastKernels() && total * nq >= FAST_APPROX_MIN_WORK;
+    const mx = new Float32Array(nq);
+    const BATCH = 1024;
+    for (let b = 0; b < kept.length; b += BATCH) {
+      const e = Math.min(kept.length, b + BATCH);
+      let L = 1;
+      for (let j = b; j < e; j++) L = Math.max(L, lens[j]);
+      // Surviving centroids of each document, padded with the −∞ row K.
+      const idx = new Int32Array((e - b) * L).fill(K);
+      for (let j = b; j < e; j++) {
+        const d = kept[j];
+        let o = (j - b) * L;
+        for (let t = this.uStart[d], te = t + this.uLen[d]; t < te; t++) {
+          if (keep[this.uniq[t]]) idx[o++] = this.uniq[t];
+        }
+      }
+      if (fast) {
+        const Y = await gatherMax(S, K + 1, nq, idx, e - b, L);
+        for (let j = b; j < e; j++) {
+          let sum = 0;
+          const yo = (j - b) * nq;
+          for (let i = 0; i < nq; i++) if (Y[yo + i] > Number.NEGATIVE_INFINITY) sum += Y[yo + i];
+          heap.push(kept[j], sum);
+        }
+      } else {
+        for (let j = b; j < e; j++) {
+          mx.fill(Number.NEGATIVE_INFINITY);
+          for (let t = (j - b) * L, te = t + lens[j]; t < te; t++) {
+            const base = idx[t] * nq;
+            for (let i = 0; i < nq; i++) if (S[base + i] > mx[i]) mx[i] = S[base + i];
+          }
+          let sum = 0;
+          for (let i = 0; i < nq; i++) if (mx[i] > Number.NEGATIVE_INFINITY) sum += mx[i];
+          heap.push(kept[j], sum);
+        }
+      }
+    }
+    return heap.sortedDocs();
+  }
+
+  private keepCentroid = new Uint8Array(0);
   private candIndex = new Int32Array(0);
   private decompressBuffer = new Float32Array(0);
   private scoreTable = new Float32Array(0);

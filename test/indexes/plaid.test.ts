@@ -263,3 +263,65 @@ test("streaming spill keeps a bounded reservoir and replays the documents exactl
     t.cleanup();
   }
 });
+
+test("centroidScoreThreshold: below every score equals no pruning; above every score drops all", async () => {
+  const { setFastKernels } = await import("../../src/indexes/kernels.js");
+  const {
+    docs,
+    ids: names,
+    query,
+  } = synthetic({
+    docs: 1500,
+    dim: 16,
+    seed: 41,
+    minLen: 8,
+    maxLen: 30,
+    vocab: 300,
+    noise: 0.2,
+  });
+  const t = tempDir();
+  try {
+    const plaid = await PLAID.create(t.dir, { search: { nFullScores: 40 } });
+    await plaid.add(names, docs);
+    const queries = Array.from({ length: 8 }, (_, i) => query(docs[(i * 53) % docs.length], 16));
+    const base = await plaid.search(queries, { k: 10 });
+    assert.ok(base.every((r) => r.length === 10));
+    // Cosine scores are >= -1: a threshold of -2 prunes nothing, in both kernel paths.
+    for (const fast of [true, false]) {
+      setFastKernels(fast);
+      try {
+        for (const thr of [null, -2]) {
+          const r = await plaid.search(queries, { k: 10, centroidScoreThreshold: thr });
+          assert.deepEqual(r, base, `threshold ${thr}, fast kernels ${fast}`);
+        }
+        // Above every score: every candidate is dropped before exact scoring.
+        const none = await plaid.search(queries, { k: 10, centroidScoreThreshold: 2 });
+        assert.ok(none.every((r) => r.length === 0));
+      } finally {
+        setFastKernels(true);
+      }
+    }
+    // A moderate threshold still finds each query's target document first.
+    const pruned = await plaid.search(queries, { k: 10, centroidScoreThreshold: 0.4 });
+    for (let q = 0; q < queries.length; q++) assert.equal(pruned[q][0].id, base[q][0].id);
+    for (const bad of [Number.NaN, Number.POSITIVE_INFINITY]) {
+      await assert.rejects(plaid.search(queries, { centroidScoreThreshold: bad }), {
+        code: "INVALID_ARGUMENT",
+      });
+    }
+    await plaid.close();
+    // The index's default threshold is stored in the manifest.
+    const t2 = tempDir();
+    try {
+      const p2 = await PLAID.create(t2.dir, { search: { centroidScoreThreshold: 0.4 } });
+      await p2.close();
+      const reopened = await PLAID.open(t2.dir);
+      assert.equal(reopened.settings.search.centroidScoreThreshold, 0.4);
+      await reopened.close();
+    } finally {
+      t2.cleanup();
+    }
+  } finally {
+    t.cleanup();
+  }
+});
