@@ -258,6 +258,26 @@ async function runSet(
       params: { nIvfProbe: 2, nFullScores: 64 },
       queries: queries.length,
     },
+    {
+      label: "centroidScoreThreshold 0.4 (nIvfProbe 8, nFullScores 8192)",
+      params: { centroidScoreThreshold: 0.4 },
+      queries: Math.min(queries.length, options.slowQueries * 4),
+    },
+    {
+      label: "nIvfProbe 8, nFullScores 1024, centroidScoreThreshold 0.4",
+      params: { nFullScores: 1024, centroidScoreThreshold: 0.4 },
+      queries: queries.length,
+    },
+    {
+      label: "nIvfProbe 4, nFullScores 256, centroidScoreThreshold 0.4",
+      params: { nIvfProbe: 4, nFullScores: 256, centroidScoreThreshold: 0.4 },
+      queries: queries.length,
+    },
+    {
+      label: "nIvfProbe 2, nFullScores 64, centroidScoreThreshold 0.5",
+      params: { nIvfProbe: 2, nFullScores: 64, centroidScoreThreshold: 0.5 },
+      queries: queries.length,
+    },
   ];
   const runs: Record<string, unknown>[] = [];
   const reopened = await PLAID.open(plaidDir, { verifyChecksums: false });

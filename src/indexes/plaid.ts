@@ -132,8 +132,9 @@ function checkSearch(p: PlaidSearchParameters): void {
 /**
  * PLAID (ColBERTv2 + PLAID, as fast-plaid): centroids, `nbits` residuals, an inverted file from
  * centroid to documents. Search: query-centroid scores, top `nIvfProbe` centroids per query
- * token, approximate MaxSim from centroid scores over the candidates, keep `nFullScores`,
- * decompress the best quarter and score them exactly.
+ * token, approximate MaxSim from centroid scores over the candidates (optionally with PLAID's
+ * centroid pruning, `centroidScoreThreshold`), keep `nFullScores`, decompress the best quarter
+ * and score them exactly (padded batches of documents, one MatMul+ReduceMax run each).
  *
  * Chunk sections: `codes` (u16, or u32 when K > 65,536) [tokens], `residuals` u8
  * [tokens, dim·nbits/8]. The codec is the file `codec` of the manifest.
