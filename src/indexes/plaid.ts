@@ -550,47 +550,26 @@ export class PLAID extends BaseIndex {
     const dim = codec.dim;
     const K = numCentroids(codec);
     const out: [number, number][][] = [];
-    // Query-centroid scores for up to 32 queries per product: [K, their tokens].
-    const GROUP = 32;
-    for (let g = 0; g < queries.length; g += GROUP) {
-      const group = queries.slice(g, g + GROUP);
-      const tot = group.reduce((s, q) => s + q.rows, 0);
-      const qcat = new Float32Array(tot * dim);
-      let o = 0;
-      for (const q of group) {
-        qcat.set(q.data, o);
-        o += q.data.length;
+    for (const q of queries) {
+      if (q.rows === 0) {
+        out.push([]);
+        continue;
       }
-      // One product, [tokens, K]: probing reads a token's row; each query's block is then
-      // transposed to [K + 1, its tokens] (a centroid's scores contiguous, plus a −∞ pad row)
-      // for the approximate scores.
-      this.tokenScores =
-        tot > 0 ? await gemmABt(qcat, tot, codec.centroids, K, dim) : new Float32Array(0);
-      let off = 0;
-      for (const q of group) {
-        out.push(
-          q.rows === 0
-            ? []
-            : await this.searchWithScores(
-                q,
-                this.queryScores(off, q.rows, K),
-                q.rows,
-                off,
-                k,
-                allowed,
-                allowedCount,
-                params,
-              ),
-        );
-        off += q.rows;
-      }
+      // Centroid-query scores [K, nq] straight from one product (a centroid's scores are
+      // contiguous for the approximate scores; probing reads a column), plus a −∞ pad row K.
+      const nq = q.rows;
+      const Y = await gemmABt(codec.centroids, K, q.data, nq, dim);
+      if (this.scoreTable.length < (K + 1) * nq) this.scoreTable = new Float32Array((K + 1) * nq);
+      const S = this.scoreTable.subarray(0, (K + 1) * nq);
+      S.set(Y);
+      S.fill(Number.NEGATIVE_INFINITY, K * nq);
+      out.push(await this.searchWithScores(q, S, nq, 0, k, allowed, allowedCount, params));
     }
     return out;
   }
 
   /**
-   * One query, given its centroid scores S[c·stride + i] ([K + 1, nq], see queryScores) and
-   * its first row `off` in tokenScores (for probing).
+   * One query, given its centroid scores S[c·stride + i] ([K + 1, nq], row K is −∞).
    */
   private async searchWithScores(
     q: Matrix,
@@ -674,7 +653,7 @@ export class PLAID extends BaseIndex {
     const bestC = new Int32Array(probe);
     const bestS = new Float32Array(probe);
     for (let i = 0; i < nq; i++) {
-      const filled = topCells(this.tokenScores, (off + i) * K, K, probe, bestC, bestS);
+      const filled = topCells(S, i, stride, K, probe, bestC, bestS);
       for (let j = 0; j < filled; j++) cells.add(bestC[j]);
       theta[i] = filled === probe && probe < K ? bestS[filled - 1] : Number.NEGATIVE_INFINITY;
     }
@@ -736,19 +715,6 @@ export class PLAID extends BaseIndex {
     return heap.sortedDocs();
   }
 
-  /** [K + 1, n] scores of the query whose tokens are rows off … off+n of tokenScores. */
-  private queryScores(off: number, n: number, K: number): Float32Array {
-    if (this.scoreTable.length < (K + 1) * n) this.scoreTable = new Float32Array((K + 1) * n);
-    const T = this.scoreTable.subarray(0, (K + 1) * n);
-    const src = this.tokenScores;
-    for (let i = 0; i < n; i++) {
-      const ro = (off + i) * K;
-      for (let c = 0; c < K; c++) T[c * n + i] = src[ro + c];
-    }
-    T.fill(Number.NEGATIVE_INFINITY, K * n);
-    return T;
-  }
-
   /**
    * Approximate scores of all candidates in a few onnxruntime runs (Gather + ReduceMax over
    * each document's distinct centroids, padded with a −∞ row), then the best M.
@@ -760,7 +726,7 @@ export class PLAID extends BaseIndex {
     M: number,
   ): Promise<Int32Array> {
     const K = numCentroids(this.codec!);
-    // S is this query's [K + 1, nq] table (see queryScores).
+    // S is this query's [K + 1, nq] table (row K is −∞).
     const T = S;
     const heap = new MinHeap(M);
     const BATCH = 1024;
@@ -860,8 +826,6 @@ export class PLAID extends BaseIndex {
   private candIndex = new Int32Array(0);
   private decompressBuffer = new Float32Array(0);
   private scoreTable = new Float32Array(0);
-  /** Query-token × centroid scores of the current query group, [tokens, K]. */
-  private tokenScores: Float32Array = new Float32Array(0);
   private lowerBuffer = new Float32Array(0);
 
   /**
@@ -988,10 +952,11 @@ function approxKernel(
   return s;
 }
 
-/** The `probe` best centroids for one query token (row T[o .. o+K)), best first. */
+/** The `probe` best centroids for one query token (T[o + c·step], c < K), best first. */
 function topCells(
   T: Float32Array,
   o: number,
+  step: number,
   K: number,
   probe: number,
   bestC: Int32Array,
@@ -999,7 +964,7 @@ function topCells(
 ): number {
   let filled = 0;
   for (let c = 0; c < K; c++) {
-    const v = T[o + c];
+    const v = T[o + c * step];
     if (filled < probe || v > bestS[filled - 1]) {
       let j = filled < probe ? filled++ : filled - 1;
       while (j > 0 && bestS[j - 1] < v) {
