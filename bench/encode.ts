@@ -237,7 +237,7 @@ class TorchWorker {
     return w;
   }
 
-  async run(b: TokenizedBatch): Promise<number> {
+  async run(b: TokenizedBatch): Promise<{ seconds: number; cpu: number }> {
     const rows = (a: BigInt64Array) =>
       Array.from({ length: b.batchSize }, (_, i) =>
         Array.from(a.subarray(i * b.seqLength, (i + 1) * b.seqLength), Number),
@@ -245,7 +245,7 @@ class TorchWorker {
     this.proc.stdin.write(
       `${JSON.stringify({ input_ids: rows(b.inputIds), attention_mask: rows(b.attentionMask) })}\n`,
     );
-    return JSON.parse(await this.next()).seconds as number;
+    return JSON.parse(await this.next());
   }
 
   stop(): void {
@@ -310,14 +310,33 @@ async function main(): Promise<void> {
     const order = texts
       .map((_, i) => i)
       .sort((x, y) => [...texts[y]].length - [...texts[x]].length);
+    // Wall time, and CPU time (user + system of this process, or of the Python process):
+    // CPU time is far less sensitive to other processes' load on a shared machine.
     let ours = 0;
     let rawS = 0;
     let torchS = torch ? 0 : Number.NaN;
+    let oursCpu = 0;
+    let rawCpu = 0;
+    let torchCpu = 0;
+    const timed = async (fn: () => Promise<unknown>) => {
+      const c = process.cpuUsage();
+      const s = await timeIt(fn);
+      const d = process.cpuUsage(c);
+      return { s, cpu: (d.user + d.system) / 1e6 };
+    };
     for (let s = 0, bi = 0; s < order.length; s += 32, bi++) {
       const chunk = order.slice(s, s + 32).map((i) => texts[i]);
-      ours += await timeIt(() => model!.encode(chunk, { isQuery, batchSize: 32 }));
-      rawS += await timeIt(() => runRaw([batches[bi]]));
-      if (torch) torchS += await torch.run(batches[bi]);
+      const a = await timed(() => model!.encode(chunk, { isQuery, batchSize: 32 }));
+      ours += a.s;
+      oursCpu += a.cpu;
+      const r = await timed(() => runRaw([batches[bi]]));
+      rawS += r.s;
+      rawCpu += r.cpu;
+      if (torch) {
+        const t = await torch.run(batches[bi]);
+        torchS += t.seconds;
+        torchCpu += t.cpu;
+      }
     }
     const perS = texts.length / ours;
     const line: Record<string, unknown> = {
@@ -331,7 +350,13 @@ async function main(): Promise<void> {
     console.log(
       `${kind}: tslate ${perS.toFixed(2)}/s, raw ORT ${(texts.length / rawS).toFixed(2)}/s -> ratio ${(rawS / ours).toFixed(3)}, pre/post-processing ${(100 * (1 - rawS / ours)).toFixed(1)}% of encode time (target <= 10%)`,
     );
+    line.cpuSeconds = { tslate: oursCpu, rawOrt: rawCpu, ...(torch ? { torch: torchCpu } : {}) };
+    line.prePostProcessingShareCpu = 1 - rawCpu / oursCpu;
+    console.log(
+      `${kind}: CPU time: tslate ${oursCpu.toFixed(1)} s, raw ORT ${rawCpu.toFixed(1)} s (pre/post-processing ${(100 * (1 - rawCpu / oursCpu)).toFixed(1)}%)${torch ? `, PyTorch ${torchCpu.toFixed(1)} s -> tslate uses ${(torchCpu / oursCpu).toFixed(2)}x less CPU` : ""}`,
+    );
     if (torch) {
+      line.tslateVsTorchEagerCpu = torchCpu / oursCpu;
       line.torchEagerPerSecond = texts.length / torchS;
       line.tslateVsTorchEager = torchS / ours;
       console.log(

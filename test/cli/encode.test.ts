@@ -3,8 +3,8 @@ import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { after, test } from "node:test";
+import { fileURLToPath } from "node:url";
 import { readEmbeddingFile } from "../../src/io/embeddings.js";
 import { ColBERT } from "../../src/models/colbert.js";
 import { sharedPath } from "../helpers/shared.js";
@@ -30,7 +30,18 @@ test("tslate encode writes safetensors + ids that match model.encode", async () 
     ].join("\n"),
   );
   const out = join(tmp, "docs.safetensors");
-  const r = run(["encode", "--model", model, "--input", input, "--output", out, "--no-progress", "--threads", "1"]);
+  const r = run([
+    "encode",
+    "--model",
+    model,
+    "--input",
+    input,
+    "--output",
+    out,
+    "--no-progress",
+    "--threads",
+    "1",
+  ]);
   assert.equal(r.status, 0, r.stderr);
   const { ids, embeddings } = readEmbeddingFile(out);
   assert.deepEqual(ids, ["d1", "d2", "3"]);
@@ -45,14 +56,27 @@ test("tslate encode writes safetensors + ids that match model.encode", async () 
     assert.deepEqual(embeddings[i].data, e.data);
   });
   // No temporary files left behind.
-  assert.deepEqual(readdirSync(tmp).filter((f) => f.includes("tmp")), []);
+  assert.deepEqual(
+    readdirSync(tmp).filter((f) => f.includes("tmp")),
+    [],
+  );
 });
 
 test("tslate encode --query to .npy writes the NumPy header and offsets", () => {
   const input = join(tmp, "queries.txt");
   writeFileSync(input, "what is colbert?\nhow does maxsim work?\n");
   const out = join(tmp, "q.npy");
-  const r = run(["encode", "--model", model, "--input", input, "--output", out, "--query", "--no-progress"]);
+  const r = run([
+    "encode",
+    "--model",
+    model,
+    "--input",
+    input,
+    "--output",
+    out,
+    "--query",
+    "--no-progress",
+  ]);
   assert.equal(r.status, 0, r.stderr);
   const bytes = readFileSync(out);
   assert.equal(bytes.subarray(1, 6).toString("latin1"), "NUMPY");
@@ -75,7 +99,15 @@ test("tslate encode reports bad input clearly and leaves no output", () => {
   const r2 = run(["encode", "--model", model, "--input", input, "--output", join(tmp, "x.csv")]);
   assert.equal(r2.status, 2);
   assert.match(r2.stderr, /must end in \.safetensors or \.npy/);
-  const r3 = run(["encode", "--model", join(tmp, "no-such-model"), "--input", input, "--output", out]);
+  const r3 = run([
+    "encode",
+    "--model",
+    join(tmp, "no-such-model"),
+    "--input",
+    input,
+    "--output",
+    out,
+  ]);
   assert.equal(r3.status, 2);
   assert.match(r3.stderr, /no-such-model/);
 });
