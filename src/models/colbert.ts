@@ -7,6 +7,7 @@ import { fsyncDir, writeFileAtomic } from "../util/atomic.js";
 import { InvalidArgumentError } from "../util/errors.js";
 import type { Matrix } from "../util/matrix.js";
 import { makeProgress } from "../util/progress.js";
+import { mulberry32 } from "../util/random.js";
 import { createEncoder, type EncoderSession } from "./backbones/index.js";
 import { type CheckpointDescription, type DenseWeights, describeCheckpoint } from "./checkpoint.js";
 import { type ColBERTConfig, colbertConfigToJson, resolveColBERTConfig } from "./config.js";
@@ -48,18 +49,6 @@ function codePointLength(s: string): number {
     if (c >= 0xd800 && c <= 0xdbff) n--;
   }
   return n;
-}
-
-// A small deterministic PRNG (mulberry32) so that a fresh Dense layer is reproducible.
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /**

@@ -27,6 +27,7 @@ import type { ColBERT } from "../models/colbert.js";
 import { writeFileAtomic } from "../util/atomic.js";
 import { ConfigError, DataError, TrainingError } from "../util/errors.js";
 import { makeProgress } from "../util/progress.js";
+import { mulberry32 } from "../util/random.js";
 import { AdamW } from "./adamw.js";
 import { CachedContrastiveStep } from "./cached-step.js";
 import {
@@ -161,17 +162,6 @@ export async function createTrainingStep<Batch>(
     )) as unknown as TrainingStepLike<Batch>;
   }
   return TrainingStep.create(model, loss, options);
-}
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** A seeded Fisher-Yates permutation of 0..n-1. */
