@@ -10,15 +10,11 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { WeightStore } from "../io/safetensors.js";
 import { ConfigError, FileFormatError, UnsupportedError } from "../util/errors.js";
+import type { DenseWeights } from "./backbones/index.js";
 import { type ColBERTConfig, colbertConfigFromJson } from "./config.js";
 
 /** The projection after the backbone: y = x·Wᵀ + b, W is [outFeatures, inFeatures]. */
-export interface DenseWeights {
-  weight: Float32Array;
-  outFeatures: number;
-  inFeatures: number;
-  bias?: Float32Array;
-}
+export type { DenseWeights };
 
 export type CheckpointLayout = "pylate" | "stanford" | "huggingface";
 
