@@ -1,4 +1,5 @@
 import { ConfigError } from "../util/errors.js";
+import { mulberry32 } from "../util/random.js";
 import { argmaxABt } from "./kernels.js";
 
 /**
@@ -24,17 +25,8 @@ export function numCentroids(codec: Codec): number {
   return codec.centroids.length / codec.dim;
 }
 
-/** Deterministic PRNG (mulberry32) so that builds are reproducible from a seed. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Deterministic PRNG so that builds are reproducible from a seed. */
+export const rng = mulberry32;
 
 export function normalizeRows(x: Float32Array, dim: number): void {
   for (let o = 0; o < x.length; o += dim) {
