@@ -99,6 +99,19 @@ test("tslate encode reports bad input clearly and leaves no output", () => {
   const r2 = run(["encode", "--model", model, "--input", input, "--output", join(tmp, "x.csv")]);
   assert.equal(r2.status, 2);
   assert.match(r2.stderr, /must end in \.safetensors or \.npy/);
+  const r4 = run([
+    "encode",
+    "--model",
+    model,
+    "--input",
+    input,
+    "--output",
+    out,
+    "--batch-size",
+    "0",
+  ]);
+  assert.equal(r4.status, 2);
+  assert.match(r4.stderr, /--batch-size must be a positive integer, got "0"/);
   const r3 = run([
     "encode",
     "--model",

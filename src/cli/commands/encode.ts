@@ -3,8 +3,9 @@ import { createInterface } from "node:readline";
 import type { Command } from "commander";
 import { EmbeddingFileWriter, formatFromPath } from "../../io/embeddings.js";
 import { ColBERT } from "../../models/colbert.js";
-import { DataError, FileFormatError, InvalidArgumentError } from "../../util/errors.js";
+import { DataError, FileFormatError } from "../../util/errors.js";
 import { makeProgress } from "../../util/progress.js";
+import { positiveInt } from "../args.js";
 
 /** One text to encode with its id. */
 export interface TextRecord {
@@ -59,22 +60,13 @@ export interface EncodeCommandOptions {
   progress?: boolean;
 }
 
-function positiveInt(value: string | undefined, name: string, fallback: number): number {
-  if (value === undefined) return fallback;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) {
-    throw new InvalidArgumentError(`--${name} must be a positive integer, got "${value}"`);
-  }
-  return n;
-}
-
 export async function runEncode(opts: EncodeCommandOptions): Promise<number> {
   formatFromPath(opts.output);
-  const batchSize = positiveInt(opts.batchSize, "batch-size", 32);
-  const poolFactor = positiveInt(opts.poolFactor, "pool-factor", 1);
+  const batchSize = positiveInt("batch-size", opts.batchSize) ?? 32;
+  const poolFactor = positiveInt("pool-factor", opts.poolFactor) ?? 1;
   const model = await ColBERT.fromPretrained(opts.model, {
     revision: opts.revision,
-    threads: opts.threads ? positiveInt(opts.threads, "threads", 1) : undefined,
+    threads: positiveInt("threads", opts.threads),
   });
   const writer = new EmbeddingFileWriter(opts.output);
   const progress = makeProgress(opts.progress !== false);

@@ -1,15 +1,7 @@
 import type { Command } from "commander";
 import { ColBERT } from "../../models/colbert.js";
 import { indexCorpus } from "../../retrieve/beir.js";
-import { ConfigError } from "../../util/errors.js";
-
-function int(name: string, v: string | undefined): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1)
-    throw new ConfigError(`--${name} must be a positive integer, got ${JSON.stringify(v)}`);
-  return n;
-}
+import { positiveInt } from "../args.js";
 
 /** `tslate index --model M --corpus corpus.jsonl --index DIR [--index-type plaid|exact|hnsw]` */
 export function register(program: Command): void {
@@ -39,11 +31,11 @@ export function register(program: Command): void {
         const t0 = performance.now();
         const { documents } = await indexCorpus(model, o.corpus, o.index, {
           indexType: o.indexType as "plaid" | "exact" | "hnsw",
-          batchSize: int("batch-size", o.batchSize),
+          batchSize: positiveInt("batch-size", o.batchSize),
           showProgress: o.progress,
           plaid: {
-            nbits: int("nbits", o.nbits),
-            buildMemoryTokens: int("build-memory-tokens", o.buildMemoryTokens),
+            nbits: positiveInt("nbits", o.nbits),
+            buildMemoryTokens: positiveInt("build-memory-tokens", o.buildMemoryTokens),
           },
         });
         process.stderr.write(

@@ -1,15 +1,7 @@
 import type { Command } from "commander";
 import { ColBERT } from "../../models/colbert.js";
 import { searchQueries } from "../../retrieve/beir.js";
-import { ConfigError } from "../../util/errors.js";
-
-function int(name: string, v: string | undefined): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1)
-    throw new ConfigError(`--${name} must be a positive integer, got ${JSON.stringify(v)}`);
-  return n;
-}
+import { positiveInt } from "../args.js";
 
 /** `tslate search --model M --index DIR --queries queries.jsonl --k 10 --output run.trec` */
 export function register(program: Command): void {
@@ -39,8 +31,8 @@ export function register(program: Command): void {
       }) => {
         const model = await ColBERT.fromPretrained(o.model);
         const searchParameters: Record<string, number> = {};
-        const probe = int("n-ivf-probe", o.nIvfProbe);
-        const full = int("n-full-scores", o.nFullScores);
+        const probe = positiveInt("n-ivf-probe", o.nIvfProbe);
+        const full = positiveInt("n-full-scores", o.nFullScores);
         if (probe) searchParameters.nIvfProbe = probe;
         if (full) searchParameters.nFullScores = full;
         const { queryIds, results } = await searchQueries(
@@ -49,8 +41,8 @@ export function register(program: Command): void {
           o.queries,
           o.output ?? null,
           {
-            k: int("k", o.k),
-            batchSize: int("batch-size", o.batchSize),
+            k: positiveInt("k", o.k),
+            batchSize: positiveInt("batch-size", o.batchSize),
             showProgress: o.progress,
             searchParameters,
           },

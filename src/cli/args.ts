@@ -1,0 +1,11 @@
+import { ConfigError } from "../util/errors.js";
+
+/** Parses a positive-integer CLI option (undefined stays undefined), naming the flag on error. */
+export function positiveInt(name: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) {
+    throw new ConfigError(`--${name} must be a positive integer, got ${JSON.stringify(value)}`);
+  }
+  return n;
+}
