@@ -26,6 +26,7 @@ import { buildEncoderGraph, readBackboneConfig } from "../src/models/backbones/i
 import { ColBERT } from "../src/models/colbert.js";
 import { DEFAULT_COLBERT_CONFIG } from "../src/models/config.js";
 import { ColBERTTokenizer, type TokenizedBatch } from "../src/models/tokenizer.js";
+import { mulberry32 } from "../src/util/random.js";
 
 const repo = fileURLToPath(new URL("../../", import.meta.url));
 const shared = join(repo, "..", "shared");
@@ -40,16 +41,6 @@ const { values: args } = parseArgs({
   },
 });
 const threads = Number(args.threads);
-
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Writes a BERT-base-shaped PyLate checkpoint with random weights (cached in tmpdir). */
 function buildCheckpoint(dir: string): void {
@@ -66,7 +57,7 @@ function buildCheckpoint(dir: string): void {
   );
   const tok = new ColBERTTokenizer(tokJson, tokConfig, DEFAULT_COLBERT_CONFIG);
   const vocab = tok.vocabSize;
-  const rand = rng(1);
+  const rand = mulberry32(1);
   const tensors: Record<string, TensorToWrite> = {};
   const normal = (shape: number[], std = 0.02): TensorToWrite => {
     const n = shape.reduce((a, b) => a * b, 1);

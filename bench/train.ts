@@ -25,6 +25,7 @@ import type { TokenizedColumn } from "../src/losses/types.js";
 import { HfConfig } from "../src/models/backbones/common.js";
 import { AdamW } from "../src/training/adamw.js";
 import { TrainingStep } from "../src/training/step.js";
+import { mulberry32 } from "../src/util/random.js";
 
 const { values } = parseArgs({
   options: {
@@ -47,17 +48,7 @@ const E = 128;
 const LAYERS = Number(values.layers);
 const VOCAB = 30522;
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-const rand = rng(1234);
+const rand = mulberry32(1234);
 const normal = (std: number) => () => {
   // Box-Muller
   const u = Math.max(rand(), 1e-12);

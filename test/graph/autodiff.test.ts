@@ -15,21 +15,11 @@ import { Graph, type Value } from "../../src/graph/ir.js";
 import { GraphSession } from "../../src/graph/session.js";
 import { attention, linear } from "../../src/models/backbones/common.js";
 import { InvalidArgumentError, UnsupportedError } from "../../src/util/errors.js";
+import { mulberry32 } from "../../src/util/random.js";
 
 const H = 1e-2;
 const ABS_TOL = 2e-3;
 const REL_TOL = 1e-2;
-
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface InputSpec {
   shape: number[];
@@ -51,7 +41,7 @@ async function checkGradient(
   extraFeeds: Record<string, { data: BigInt64Array; dims: number[] }> = {},
   setup?: (g: Graph) => void,
 ): Promise<void> {
-  const r = rng(name.length * 7919 + 17);
+  const r = mulberry32(name.length * 7919 + 17);
   const g = new Graph("check");
   setup?.(g);
   const xs = specs.map((s, i) => g.input(`x${i}`, "float32", s.graphShape ?? s.shape));

@@ -16,20 +16,10 @@ import { ColBERT } from "../../src/models/colbert.js";
 import { ColBERTCollator } from "../../src/training/data.js";
 import { TrainingStep } from "../../src/training/step.js";
 import { maskOptions, trainableModel } from "../../src/training/trainer.js";
+import { mulberry32 } from "../../src/util/random.js";
 import { sharedPath } from "../helpers/shared.js";
 
 const H = 1e-3;
-
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 // BERT's gradients are checked against PyTorch itself (parity.test.ts).
 for (const fixture of ["modernbert-tiny-colbert"]) {
@@ -65,7 +55,7 @@ for (const fixture of ["modernbert-tiny-colbert"]) {
       const masks = maskOptions(model);
       const base = await step.run(batch, masks);
       const saved = step.parameters.map((p) => Float32Array.from(p.data));
-      const r = rng(fixture.length);
+      const r = mulberry32(fixture.length);
       for (let trial = 0; trial < 2; trial++) {
         // A random direction over millions of parameters is nearly orthogonal to ∇L (the
         // check would be vacuous), so the directions follow the gradient: v ∝ ∇L, then
