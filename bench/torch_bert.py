@@ -10,29 +10,12 @@ installable here (no PyPI), so the module is written out with torch.nn.functiona
 """
 import json
 import math
-import struct
 import sys
 import time
 
-import numpy as np
 import torch
 import torch.nn.functional as F
-
-
-def load_safetensors(path):
-    with open(path, "rb") as f:
-        n = struct.unpack("<Q", f.read(8))[0]
-        header = json.loads(f.read(n))
-        data = f.read()
-    out = {}
-    for name, info in header.items():
-        if name == "__metadata__":
-            continue
-        a, b = info["data_offsets"]
-        assert info["dtype"] == "F32"
-        arr = np.frombuffer(data[a:b], dtype=np.float32).reshape(info["shape"])
-        out[name] = torch.from_numpy(arr.copy())
-    return out
+from safetensors_torch import load_safetensors
 
 
 def main():

@@ -12,33 +12,18 @@ attention mask, LayerNorm eps 1e-12) because transformers is not installed here.
 import json
 import math
 import resource
-import struct
 import sys
 import time
 
-import numpy as np
 import torch
+from safetensors_torch import load_safetensors
 
 model_dir, batch_file, steps, threads, layers = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
 torch.set_num_threads(threads)
 
 
-def read_safetensors(path):
-    with open(path, "rb") as f:
-        n = struct.unpack("<Q", f.read(8))[0]
-        header = json.loads(f.read(n))
-        data = f.read()
-    out = {}
-    for name, info in header.items():
-        if name == "__metadata__":
-            continue
-        a, b = info["data_offsets"]
-        out[name] = torch.from_numpy(np.frombuffer(data[a:b], dtype=np.float32).reshape(info["shape"]).copy())
-    return out
-
-
-w = read_safetensors(f"{model_dir}/model.safetensors")
-dense = read_safetensors(f"{model_dir}/dense.safetensors")["linear.weight"]
+w = load_safetensors(f"{model_dir}/model.safetensors")
+dense = load_safetensors(f"{model_dir}/dense.safetensors")["linear.weight"]
 params = {k: torch.nn.Parameter(v) for k, v in w.items()}
 params["dense"] = torch.nn.Parameter(dense)
 H, HEADS = 768, 12
