@@ -1,5 +1,6 @@
 import { Tokenizer } from "@huggingface/tokenizers";
 import { ConfigError, InvalidArgumentError } from "../util/errors.js";
+import type { ColBERTConfig } from "./config.js";
 
 /** A padded batch of token ids as the backbone takes them ([B, L] row-major, int64). */
 export interface TokenizedBatch {
@@ -19,14 +20,15 @@ export interface TokenizeOptions {
 }
 
 /** What ColBERTTokenizer needs to know of the model's ColBERT settings. */
-export interface PrefixSettings {
-  queryPrefix: string;
-  documentPrefix: string;
-  queryLength: number;
-  documentLength: number;
-  doQueryExpansion: boolean;
-  attendToExpansionTokens: boolean;
-}
+export type PrefixSettings = Pick<
+  ColBERTConfig,
+  | "queryPrefix"
+  | "documentPrefix"
+  | "queryLength"
+  | "documentLength"
+  | "doQueryExpansion"
+  | "attendToExpansionTokens"
+>;
 
 // Python's str.isspace() set, for str.strip() parity (JS trim() differs: it strips U+FEFF and
 // keeps U+001C-U+001F and U+0085).
