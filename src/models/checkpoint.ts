@@ -10,7 +10,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { WeightStore } from "../io/safetensors.js";
 import { ConfigError, FileFormatError, UnsupportedError } from "../util/errors.js";
-import type { DenseWeights } from "./backbones/index.js";
+import { BACKBONES, type DenseWeights, detectWeightPrefix } from "./backbones/index.js";
 import { type ColBERTConfig, colbertConfigFromJson } from "./config.js";
 
 /** The projection after the backbone: y = x·Wᵀ + b, W is [outFeatures, inFeatures]. */
@@ -27,6 +27,8 @@ export interface CheckpointDescription {
   weights: WeightStore;
   /** Name prefix of the backbone tensors inside `weights` ("bert." for Stanford). */
   weightPrefix: string;
+  /** The backbone's word-embedding tensor (without prefix). */
+  wordEmbeddingName: string;
   /** The projection, composed from every Dense module; null when the checkpoint has none. */
   dense: DenseWeights | null;
   /** ColBERT settings found in the checkpoint (config_sentence_transformers.json, metadata). */
@@ -153,19 +155,16 @@ export function composeDense(first: DenseWeights, second: DenseWeights): DenseWe
   return { weight: Float32Array.from(w), outFeatures: O, inFeatures: I, bias };
 }
 
-// Names of the word-embedding tensor per architecture, used to find the backbone's prefix.
-const EMBEDDING_KEYS = ["embeddings.word_embeddings.weight", "embeddings.tok_embeddings.weight"];
-
-function findPrefix(store: WeightStore, file: string): string {
-  for (const name of store.allNames()) {
-    for (const key of EMBEDDING_KEYS) {
-      if (name.endsWith(key)) return name.slice(0, name.length - key.length);
-    }
+/** The backbone builder for config.json's model_type (the registry is the one list). */
+function backboneFor(config: Record<string, unknown>, path: string) {
+  const type = config.model_type;
+  const builder = typeof type === "string" ? BACKBONES[type] : undefined;
+  if (!builder) {
+    throw new UnsupportedError(
+      `${path}: model_type ${JSON.stringify(type)} is not supported (supported: ${Object.keys(BACKBONES).join(", ")})`,
+    );
   }
-  throw new FileFormatError(
-    file,
-    `no word-embedding tensor found (looked for a name ending in ${EMBEDDING_KEYS.join(" or ")}); is this a BERT/ModernBERT checkpoint?`,
-  );
+  return builder;
 }
 
 function openWeights(dir: string): WeightStore {
@@ -234,7 +233,12 @@ export function describeCheckpoint(dir: string): CheckpointDescription {
     layout = "stanford";
   }
   const weights = openWeights(backboneDir);
-  const weightPrefix = findPrefix(weights, weights.source);
+  // The word-embedding tensor names the backbone and tells its prefix ("bert." for Stanford).
+  const wordEmbeddingName = backboneFor(
+    backboneConfig,
+    join(backboneDir, "config.json"),
+  ).probeTensor;
+  const weightPrefix = detectWeightPrefix(weights, wordEmbeddingName);
 
   let dense: DenseWeights | null = null;
   for (const d of denseDirs) {
@@ -287,6 +291,7 @@ export function describeCheckpoint(dir: string): CheckpointDescription {
     backboneConfig,
     weights,
     weightPrefix,
+    wordEmbeddingName,
     dense,
     colbert,
     sentenceTransformersConfig: stConfig,

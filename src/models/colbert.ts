@@ -149,7 +149,11 @@ export class ColBERT implements EmbeddingModel {
     let weights = checkpoint.weights.withPrefix(checkpoint.weightPrefix);
     let backboneDir = checkpoint.backboneDir;
     if (tokenizer.addedTokens.length > 0) {
-      const resized = resizeWordEmbeddings(weights, tokenizer.vocabSize);
+      const resized = resizeWordEmbeddings(
+        weights,
+        checkpoint.wordEmbeddingName,
+        tokenizer.vocabSize,
+      );
       if (resized) {
         warn(
           `added ${tokenizer.addedTokens.map((t) => JSON.stringify(t.token)).join(", ")} to the vocabulary; their embeddings start at the mean of the existing ones`,
@@ -444,12 +448,9 @@ function copyFileAtomic(src: string, target: string): void {
  */
 function resizeWordEmbeddings(
   weights: WeightStore,
+  name: string,
   vocabSize: number,
 ): { name: string; tensor: TensorToWrite } | null {
-  const name = ["embeddings.word_embeddings.weight", "embeddings.tok_embeddings.weight"].find((n) =>
-    weights.has(n),
-  );
-  if (!name) return null;
   const [rows, cols] = weights.info(name).shape;
   if (rows >= vocabSize) return null;
   const old = weights.readFloat32(name);
