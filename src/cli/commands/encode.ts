@@ -64,10 +64,6 @@ export async function runEncode(opts: EncodeCommandOptions): Promise<number> {
   formatFromPath(opts.output);
   const batchSize = positiveInt("batch-size", opts.batchSize) ?? 32;
   const poolFactor = positiveInt("pool-factor", opts.poolFactor) ?? 1;
-  // A first pass validates every record and counts them for the progress bar, before the
-  // model is loaded: a malformed line fails fast instead of after minutes of encoding.
-  let total = 0;
-  for await (const _ of readTexts(opts.input)) total++;
   const model = await ColBERT.fromPretrained(opts.model, {
     revision: opts.revision,
     threads: positiveInt("threads", opts.threads),
@@ -80,6 +76,9 @@ export async function runEncode(opts: EncodeCommandOptions): Promise<number> {
   };
   process.once("SIGINT", onSignal);
   try {
+    // Count first so that the bar has a total (a cheap line scan).
+    let total = 0;
+    for await (const _ of readTexts(opts.input)) total++;
     progress.start(total, opts.query ? "Encoding queries" : "Encoding documents");
     const chunk: TextRecord[] = [];
     const flush = async () => {
