@@ -9,12 +9,15 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { WeightStore } from "../io/safetensors.js";
-import { ConfigError, FileFormatError, UnsupportedError } from "../util/errors.js";
+import { FileFormatError, UnsupportedError } from "../util/errors.js";
 import { BACKBONES, type DenseWeights, detectWeightPrefix } from "./backbones/index.js";
 import { type ColBERTConfig, colbertConfigFromJson } from "./config.js";
+import { checkDenseChain, type DenseLayer, readDenseModule } from "./dense.js";
+import { readJson, readJsonIfExists } from "./json.js";
 
 /** The projection after the backbone: y = x·Wᵀ + b, W is [outFeatures, inFeatures]. */
 export type { DenseWeights };
+export { readJson };
 
 export type CheckpointLayout = "pylate" | "stanford" | "huggingface";
 
@@ -29,8 +32,8 @@ export interface CheckpointDescription {
   weightPrefix: string;
   /** The backbone's word-embedding tensor (without prefix). */
   wordEmbeddingName: string;
-  /** The projection, composed from every Dense module; null when the checkpoint has none. */
-  dense: DenseWeights | null;
+  /** The Dense modules in order (Stanford: its `linear`); empty when the checkpoint has none. */
+  denseLayers: DenseLayer[];
   /** ColBERT settings found in the checkpoint (config_sentence_transformers.json, metadata). */
   colbert: Partial<ColBERTConfig>;
   /** The raw config_sentence_transformers.json, kept so that save() preserves unknown keys. */
@@ -38,121 +41,6 @@ export interface CheckpointDescription {
   tokenizerJson: Record<string, unknown>;
   tokenizerConfig: Record<string, unknown>;
   specialTokensMap: Record<string, unknown>;
-}
-
-export function readJson(path: string, what: string): Record<string, unknown> {
-  if (!existsSync(path)) {
-    throw new FileFormatError(path, `missing ${what}`, { missing: true });
-  }
-  let value: unknown;
-  try {
-    value = JSON.parse(readFileSync(path, "utf8"));
-  } catch (err) {
-    throw new FileFormatError(path, `${what} is not valid JSON (${(err as Error).message})`, {
-      cause: err,
-    });
-  }
-  if (value === null || typeof value !== "object" || Array.isArray(value)) {
-    throw new FileFormatError(path, `${what} must hold a JSON object`);
-  }
-  return value as Record<string, unknown>;
-}
-
-function readJsonIfExists(path: string, what: string): Record<string, unknown> {
-  return existsSync(path) ? readJson(path, what) : {};
-}
-
-const IDENTITY = new Set(["torch.nn.modules.linear.Identity", "torch.nn.Identity", "Identity"]);
-
-/** Reads one Dense module folder (PyLate's or sentence-transformers' Dense). */
-function readDenseModule(dir: string): DenseWeights {
-  const configPath = join(dir, "config.json");
-  const config = readJson(configPath, "Dense config");
-  const inF = config.in_features;
-  const outF = config.out_features;
-  if (!Number.isInteger(inF) || !Number.isInteger(outF)) {
-    throw new FileFormatError(configPath, "in_features and out_features must be integers");
-  }
-  const act =
-    (config.activation_function as string | undefined) ?? "torch.nn.modules.linear.Identity";
-  if (!IDENTITY.has(act)) {
-    throw new UnsupportedError(
-      `${configPath}: Dense activation "${act}" is not supported (only Identity, as PyLate's ColBERT checkpoints use)`,
-    );
-  }
-  if (!existsSync(join(dir, "model.safetensors"))) {
-    throw new FileFormatError(
-      join(dir, "model.safetensors"),
-      existsSync(join(dir, "pytorch_model.bin"))
-        ? "only pytorch_model.bin found: convert the Dense weights to safetensors (PyLate saves safetensors by default)"
-        : "missing Dense weights",
-      { missing: true },
-    );
-  }
-  const store = WeightStore.open(join(dir, "model.safetensors"));
-  const weight = store.readFloat32(
-    store.expect("linear.weight", [outF as number, inF as number]).name,
-  );
-  let bias: Float32Array | undefined;
-  if (config.bias !== false && store.has("linear.bias")) {
-    bias = store.readFloat32(store.expect("linear.bias", [outF as number]).name);
-  }
-  let dense: DenseWeights = {
-    weight,
-    outFeatures: outF as number,
-    inFeatures: inF as number,
-    bias,
-  };
-  if (config.use_residual === true) {
-    // y = Wx + x (same size) or Wx + Rx: still linear, so fold it into W.
-    const residual =
-      inF === outF
-        ? identityMatrix(inF as number)
-        : store.readFloat32(store.expect("residual.weight", [outF as number, inF as number]).name);
-    const w = new Float32Array(weight.length);
-    for (let i = 0; i < w.length; i++) w[i] = weight[i] + residual[i];
-    dense = { ...dense, weight: w };
-  }
-  return dense;
-}
-
-function identityMatrix(n: number): Float32Array {
-  const m = new Float32Array(n * n);
-  for (let i = 0; i < n; i++) m[i * n + i] = 1;
-  return m;
-}
-
-/**
- * Composes two linear maps, `second ∘ first`: W = W2·W1, b = W2·b1 + b2. Several Identity
- * Dense modules in a row are one linear map, so the graph only ever holds one.
- */
-export function composeDense(first: DenseWeights, second: DenseWeights): DenseWeights {
-  if (second.inFeatures !== first.outFeatures) {
-    throw new ConfigError(
-      `Dense modules do not chain: ${first.inFeatures}->${first.outFeatures} then ${second.inFeatures}->${second.outFeatures}`,
-    );
-  }
-  const O = second.outFeatures;
-  const M = first.outFeatures;
-  const I = first.inFeatures;
-  const w = new Float64Array(O * I);
-  for (let o = 0; o < O; o++) {
-    for (let m = 0; m < M; m++) {
-      const a = second.weight[o * M + m];
-      if (a === 0) continue;
-      for (let i = 0; i < I; i++) w[o * I + i] += a * first.weight[m * I + i];
-    }
-  }
-  let bias: Float32Array | undefined;
-  if (first.bias || second.bias) {
-    bias = new Float32Array(O);
-    for (let o = 0; o < O; o++) {
-      let s = second.bias ? second.bias[o] : 0;
-      if (first.bias) for (let m = 0; m < M; m++) s += second.weight[o * M + m] * first.bias[m];
-      bias[o] = s;
-    }
-  }
-  return { weight: Float32Array.from(w), outFeatures: O, inFeatures: I, bias };
 }
 
 /** The backbone builder for config.json's model_type (the registry is the one list). */
@@ -240,11 +128,8 @@ export function describeCheckpoint(dir: string): CheckpointDescription {
   ).probeTensor;
   const weightPrefix = detectWeightPrefix(weights, wordEmbeddingName);
 
-  let dense: DenseWeights | null = null;
-  for (const d of denseDirs) {
-    const next = readDenseModule(d);
-    dense = dense ? composeDense(dense, next) : next;
-  }
+  const denseLayers = denseDirs.map(readDenseModule);
+  checkDenseChain(denseLayers, modulesPath);
 
   const stConfig = readJsonIfExists(
     join(dir, "config_sentence_transformers.json"),
@@ -257,11 +142,13 @@ export function describeCheckpoint(dir: string): CheckpointDescription {
       weights.info("linear.weight").shape[0],
       backboneConfig.hidden_size as number,
     ]);
-    dense = {
+    denseLayers.push({
       weight: weights.readFloat32(info.name),
       outFeatures: info.shape[0],
       inFeatures: info.shape[1],
-    };
+      activation: "Identity",
+      useResidual: false,
+    });
     const meta = readJsonIfExists(join(dir, "artifact.metadata"), "artifact.metadata");
     // colbert.py: prefixes from the metadata or [unused0]/[unused1]; lengths and the
     // attention rule from the metadata when present.
@@ -292,7 +179,7 @@ export function describeCheckpoint(dir: string): CheckpointDescription {
     weights,
     weightPrefix,
     wordEmbeddingName,
-    dense,
+    denseLayers,
     colbert,
     sentenceTransformersConfig: stConfig,
     tokenizerJson: readJson(tokenizerPath, "tokenizer.json"),

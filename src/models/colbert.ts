@@ -4,34 +4,96 @@ import { join, resolve } from "node:path";
 import { type HubOptions, resolveModelPath } from "../hub/index.js";
 import { type TensorToWrite, WeightStore, writeSafetensors } from "../io/safetensors.js";
 import { fsyncDir, writeFileAtomic } from "../util/atomic.js";
-import { InvalidArgumentError } from "../util/errors.js";
+import { InvalidArgumentError, UnsupportedError } from "../util/errors.js";
 import type { Matrix } from "../util/matrix.js";
 import { makeProgress } from "../util/progress.js";
 import { mulberry32 } from "../util/random.js";
 import { createEncoder, type EncoderSession } from "./backbones/index.js";
 import { type CheckpointDescription, type DenseWeights, describeCheckpoint } from "./checkpoint.js";
 import { type ColBERTConfig, colbertConfigToJson, resolveColBERTConfig } from "./config.js";
+import {
+  buildDenseChain,
+  type DenseLayer,
+  denseLayerConfig,
+  foldLinearChain,
+  planDenseChain,
+} from "./dense.js";
 import { poolEmbeddingsHierarchical } from "./pooling.js";
+import {
+  checkPrecision,
+  type MatrixOfPrecision,
+  type Precision,
+  type QuantizeOptions,
+  quantizeEmbeddings,
+} from "./quantization.js";
 import { ColBERTTokenizer, type TokenizedBatch, type TokenizeOptions } from "./tokenizer.js";
 import type { EmbeddingModel, EncodeOptions } from "./types.js";
 
 /** Options of `ColBERT.fromPretrained`: PyLate's constructor arguments, camelCased. */
 export interface ColBERTOptions extends Partial<ColBERTConfig>, HubOptions {
-  /** Output size of the Dense layer created for a checkpoint that has none (default 128). */
+  /**
+   * Output size of the projection. A checkpoint without one gets a new Dense of this size
+   * (default 128); a checkpoint whose last Dense has another size gets one more Dense
+   * (last size -> embeddingSize) appended, with random weights and a warning, as PyLate does.
+   */
   embeddingSize?: number;
   /** Bias in that new Dense layer (default false, as PyLate). */
   bias?: boolean;
   /** Seed of the new Dense layer's initialisation (default 42). */
   seed?: number;
+  /**
+   * Keep the first `truncateDim` dimensions of every token vector, before L2 normalisation
+   * (sentence-transformers' truncate_dim; PyLate accepts it but its encode ignores it). Not saved.
+   */
+  truncateDim?: number | null;
+  /** Only "MaxSim" (PyLate's only similarity); kept for parity with PyLate's constructor. */
+  similarityFnName?: "MaxSim";
+  /** Only "cpu": tslate runs on onnxruntime's CPU provider. */
+  device?: string | null;
+  /** true (the default) truncates texts to queryLength/documentLength; false is not supported. */
+  truncation?: boolean;
+  /** Same as `offline` (PyLate's local_files_only). */
+  localFilesOnly?: boolean;
+  /** Same as `cacheDir` (PyLate's cache_folder). */
+  cacheFolder?: string;
+  /** Deprecated in PyLate: same as `token`. */
+  useAuthToken?: string;
+  /** Accepted for parity; tslate never runs code from a model repository. */
+  trustRemoteCode?: boolean;
+  /**
+   * transformers' from_pretrained keyword arguments: `torch_dtype`/`dtype` ("float32", "float",
+   * "auto": tslate computes in float32; half precisions are refused), `attn_implementation`
+   * ("eager" or "sdpa": the same math), and config.json fields to override (keys must exist in
+   * config.json, as transformers requires).
+   */
+  modelKwargs?: Record<string, unknown>;
+  /** Merged over tokenizer_config.json (e.g. `mask_token`); saved with the model, as transformers does. */
+  tokenizerKwargs?: Record<string, unknown>;
+  /** Merged over the backbone's config.json before the graph is built; saved with the model. */
+  configKwargs?: Record<string, unknown>;
   /** onnxruntime intra-op threads (default: all cores). */
   threads?: number;
   /** Where warnings go (default console.warn). */
   warn?: (message: string) => void;
 }
 
-/** Options of `ColBERT.encode`, beyond `EncodeOptions`. */
-export interface ColBERTEncodeOptions extends EncodeOptions {
-  /** A prompt prepended to every text (sentence-transformers `prompt`). */
+/** What `encode` takes: one text, a list, or a list of lists (each encoded separately). */
+export type EncodeInput = string | readonly string[] | readonly (readonly string[])[];
+
+/** What `encode` returns for an input type and a precision (an untyped `any` input: a list). */
+export type EncodeResult<T extends EncodeInput, P extends Precision> = 0 extends 1 & T
+  ? MatrixOfPrecision<P>[]
+  : T extends string
+    ? MatrixOfPrecision<P>
+    : T extends readonly (readonly string[])[]
+      ? MatrixOfPrecision<P>[][]
+      : MatrixOfPrecision<P>[];
+
+/** Options of `ColBERT.encode`, beyond `EncodeOptions`: PyLate's encode arguments, camelCased. */
+export interface ColBERTEncodeOptions<P extends Precision = Precision>
+  extends EncodeOptions,
+    QuantizeOptions {
+  /** A prompt prepended to every text (sentence-transformers `prompt`); wins over promptName. */
   prompt?: string;
   /** The name of one of the model's `prompts` to prepend. */
   promptName?: string;
@@ -39,6 +101,18 @@ export interface ColBERTEncodeOptions extends EncodeOptions {
   normalizeEmbeddings?: boolean;
   /** Zero-pad every matrix to the most rows of the call (PyLate's `padding=True`). */
   padding?: boolean;
+  /**
+   * "float32" (default) returns Matrix; "int8"/"uint8" return Int8Matrix/Uint8Matrix with
+   * per-dimension ranges (`ranges`, else `calibrationEmbeddings`, else every token vector of
+   * the call); "binary"/"ubinary" pack the signs, cols = ceil(dim / 8) bytes. See quantization.ts.
+   */
+  precision?: P;
+  /** Accepted for parity: results are always typed-array matrices (numpy's twin). false is refused. */
+  convertToNumpy?: boolean;
+  /** tslate has no tensor type: true is refused (use padMatrices for one [N, L, D] array). */
+  convertToTensor?: boolean;
+  /** Only "cpu" (see ColBERTOptions.device). */
+  device?: string | null;
 }
 
 /** Python's len(): code points, used to sort texts by length as PyLate does. */
@@ -65,31 +139,38 @@ export class ColBERT implements EmbeddingModel {
   readonly config: ColBERTConfig;
   readonly tokenizer: ColBERTTokenizer;
   readonly checkpoint: CheckpointDescription;
-  /** The projection applied after the backbone. */
-  readonly dense: DenseWeights;
+  /** The Dense modules after the backbone, in order, as saved (activations, residuals). */
+  readonly denseLayers: readonly DenseLayer[];
   /** Backbone weights (possibly with overridden tensors, e.g. resized embeddings). */
   readonly weights: WeightStore;
+  /** Dimensions kept per token vector (truncateDim), or null for all. */
+  readonly truncateDim: number | null;
   private readonly encoder: EncoderSession;
   private readonly skiplistIds: Set<number>;
   private readonly tempDirs: string[];
+  private readonly warn: (message: string) => void;
   private disposed = false;
 
   private constructor(args: {
     config: ColBERTConfig;
     tokenizer: ColBERTTokenizer;
     checkpoint: CheckpointDescription;
-    dense: DenseWeights;
+    denseLayers: DenseLayer[];
     weights: WeightStore;
     encoder: EncoderSession;
+    truncateDim: number | null;
     tempDirs: string[];
+    warn: (message: string) => void;
   }) {
     this.config = args.config;
     this.tokenizer = args.tokenizer;
     this.checkpoint = args.checkpoint;
-    this.dense = args.dense;
+    this.denseLayers = args.denseLayers;
     this.weights = args.weights;
     this.encoder = args.encoder;
+    this.truncateDim = args.truncateDim;
     this.tempDirs = args.tempDirs;
+    this.warn = args.warn;
     // colbert.py: convert_tokens_to_ids(word) for each skiplist word; unknown words map to
     // the [UNK] id, as in Python.
     const unk = this.tokenizer.tokenToId("[UNK]");
@@ -110,12 +191,23 @@ export class ColBERT implements EmbeddingModel {
         `fromPretrained needs a model directory or a hub id like "org/name", got ${JSON.stringify(pathOrHubId)}`,
       );
     }
+    checkLoadOptions(options);
     const warn = options.warn ?? ((m: string) => console.warn(`tslate: ${m}`));
+    const hubOptions = {
+      ...options,
+      cacheDir: options.cacheDir ?? options.cacheFolder,
+      token: options.token ?? options.useAuthToken,
+      offline: options.offline ?? options.localFilesOnly,
+    };
     const dir = existsSync(pathOrHubId)
       ? resolve(pathOrHubId)
-      : await resolveModelPath(pathOrHubId, options);
+      : await resolveModelPath(pathOrHubId, hubOptions);
     const checkpoint = describeCheckpoint(dir);
     const config = resolveColBERTConfig(options, checkpoint.colbert);
+    if (options.tokenizerKwargs) {
+      checkpoint.tokenizerConfig = { ...checkpoint.tokenizerConfig, ...options.tokenizerKwargs };
+    }
+    const configOverrides = backboneOverrides(options, checkpoint.backboneConfig);
     const tokenizer = new ColBERTTokenizer(
       checkpoint.tokenizerJson,
       checkpoint.tokenizerConfig,
@@ -125,68 +217,112 @@ export class ColBERT implements EmbeddingModel {
     const hidden = checkpoint.backboneConfig.hidden_size as number;
     const tempDirs: string[] = [];
 
-    let dense = checkpoint.dense;
-    if (!dense) {
+    const denseLayers = [...checkpoint.denseLayers];
+    const newDense = (inFeatures: number, outFeatures: number): DenseLayer => {
+      // torch nn.Linear's default init: U(-1/sqrt(in), 1/sqrt(in)).
+      const rand = mulberry32(options.seed ?? 42);
+      const bound = 1 / Math.sqrt(inFeatures);
+      const weight = new Float32Array(outFeatures * inFeatures).map(() => (rand() * 2 - 1) * bound);
+      const bias = options.bias
+        ? new Float32Array(outFeatures).map(() => (rand() * 2 - 1) * bound)
+        : undefined;
+      return { weight, bias, outFeatures, inFeatures, activation: "Identity", useResidual: false };
+    };
+    if (denseLayers.length === 0) {
       const size = options.embeddingSize ?? 128;
       warn(
         `${dir} has no projection layer: adding a new Dense(${hidden} -> ${size}) with random weights, as PyLate does. Train or fine-tune the model before relying on its embeddings.`,
       );
-      // torch nn.Linear's default init: U(-1/sqrt(in), 1/sqrt(in)).
-      const rand = mulberry32(options.seed ?? 42);
-      const bound = 1 / Math.sqrt(hidden);
-      const weight = new Float32Array(size * hidden).map(() => (rand() * 2 - 1) * bound);
-      const bias = options.bias
-        ? new Float32Array(size).map(() => (rand() * 2 - 1) * bound)
-        : undefined;
-      dense = { weight, outFeatures: size, inFeatures: hidden, bias };
+      denseLayers.push(newDense(hidden, size));
+    } else if (
+      options.embeddingSize !== undefined &&
+      denseLayers[denseLayers.length - 1].outFeatures !== options.embeddingSize
+    ) {
+      const last = denseLayers[denseLayers.length - 1].outFeatures;
+      warn(
+        `the checkpoint's projection gives ${last} dimensions and embeddingSize is ${options.embeddingSize}: appending a new Dense(${last} -> ${options.embeddingSize}) with random weights, as PyLate does. Train it before relying on its embeddings.`,
+      );
+      denseLayers.push(newDense(last, options.embeddingSize));
     }
-    if (options.embeddingSize !== undefined && dense.outFeatures !== options.embeddingSize) {
+    if (denseLayers[0].inFeatures !== hidden) {
       throw new InvalidArgumentError(
-        `embeddingSize ${options.embeddingSize} differs from the checkpoint's projection size ${dense.outFeatures}; PyLate would append an untrained Dense layer, tslate asks you to drop the option or train that layer explicitly`,
+        `the first Dense module takes ${denseLayers[0].inFeatures} features but the backbone's hidden_size is ${hidden} (${join(checkpoint.backboneDir, "config.json")})`,
       );
     }
 
     let weights = checkpoint.weights.withPrefix(checkpoint.weightPrefix);
     let backboneDir = checkpoint.backboneDir;
-    if (tokenizer.addedTokens.length > 0) {
-      const resized = resizeWordEmbeddings(
-        weights,
-        checkpoint.wordEmbeddingName,
-        tokenizer.vocabSize,
-      );
+    const resized =
+      tokenizer.addedTokens.length > 0
+        ? resizeWordEmbeddings(weights, checkpoint.wordEmbeddingName, tokenizer.vocabSize)
+        : null;
+    if (resized || Object.keys(configOverrides).length > 0) {
+      // The backbone then lives in a temporary directory: its config.json (new vocab_size,
+      // overrides) and, for resized embeddings, an index over the original shards plus the
+      // resized tensor.
+      backboneDir = mkdtempSync(join(tmpdir(), "tslate-weights-"));
+      tempDirs.push(backboneDir);
+      checkpoint.backboneConfig = { ...checkpoint.backboneConfig, ...configOverrides };
       if (resized) {
         warn(
           `added ${tokenizer.addedTokens.map((t) => JSON.stringify(t.token)).join(", ")} to the vocabulary; their embeddings start at the mean of the existing ones`,
         );
-        // The resized backbone lives in a temporary directory: its config.json (new
-        // vocab_size) and an index over the original shards plus the resized tensor.
-        backboneDir = mkdtempSync(join(tmpdir(), "tslate-weights-"));
-        tempDirs.push(backboneDir);
         weights = overrideTensors(weights, { [resized.name]: resized.tensor }, backboneDir);
-        checkpoint.backboneConfig = {
-          ...checkpoint.backboneConfig,
-          vocab_size: tokenizer.vocabSize,
-        };
-        writeFileAtomic(
-          join(backboneDir, "config.json"),
-          JSON.stringify(checkpoint.backboneConfig),
-        );
+        checkpoint.backboneConfig.vocab_size = tokenizer.vocabSize;
       }
+      writeFileAtomic(join(backboneDir, "config.json"), JSON.stringify(checkpoint.backboneConfig));
     }
 
+    // A linear chain is one matrix in the graph (the training graph reads the same `dense`);
+    // a chain with activations is built layer by layer.
+    const folded = foldLinearChain(denseLayers);
+    const plan = planDenseChain(denseLayers);
     const encoder = await createEncoder(backboneDir, {
       weights,
       weightPrefix: weights.prefix,
-      dense,
+      dense: folded,
+      head: folded
+        ? null
+        : {
+            outputDim: plan[plan.length - 1].outFeatures,
+            build: (g, hiddenState) => buildDenseChain(g, hiddenState, plan),
+          },
       normalize: false,
       threads: options.threads ?? availableParallelism(),
     });
-    return new ColBERT({ config, tokenizer, checkpoint, dense, weights, encoder, tempDirs });
+    const truncateDim = options.truncateDim ?? null;
+    return new ColBERT({
+      config,
+      tokenizer,
+      checkpoint,
+      denseLayers,
+      weights,
+      encoder,
+      truncateDim,
+      tempDirs,
+      warn,
+    });
   }
 
-  /** Output vector size (the Dense layer's out_features). */
+  /**
+   * The projection as one linear map (y = x·Wᵀ + b): every Dense module folded together. Only
+   * defined when every module has the Identity activation (what training needs).
+   */
+  get dense(): DenseWeights {
+    const folded = foldLinearChain(this.denseLayers);
+    if (!folded) {
+      const acts = this.denseLayers.map((l, i) => `${i + 1}_Dense: ${l.activation}`).join(", ");
+      throw new UnsupportedError(
+        `this model's Dense modules are not one linear map (${acts}); use denseLayers. Training such a model is not supported yet.`,
+      );
+    }
+    return folded;
+  }
+
+  /** Output vector size: the last Dense module's out_features, or truncateDim when smaller. */
   get embeddingDim(): number {
-    return this.dense.outFeatures;
+    const out = this.denseLayers[this.denseLayers.length - 1].outFeatures;
+    return this.truncateDim === null ? out : Math.min(out, this.truncateDim);
   }
 
   /** PyLate's `tokenize`: ids, masks and token types as the backbone gets them. */
@@ -194,8 +330,14 @@ export class ColBERT implements EmbeddingModel {
     return this.tokenizer.tokenize(texts, options);
   }
 
-  private applyPrompt(texts: string[], options: ColBERTEncodeOptions): string[] {
+  private applyPrompt(texts: readonly string[], options: ColBERTEncodeOptions): string[] {
     let prompt = options.prompt;
+    if (prompt !== undefined && options.promptName !== undefined) {
+      // sentence-transformers / PyLate: the explicit prompt wins, with a warning.
+      this.warn(
+        `both prompt and promptName given: using prompt and ignoring promptName "${options.promptName}"`,
+      );
+    }
     if (prompt === undefined && options.promptName !== undefined) {
       prompt = this.config.prompts[options.promptName];
       if (prompt === undefined) {
@@ -207,20 +349,46 @@ export class ColBERT implements EmbeddingModel {
     if (prompt === undefined && this.config.defaultPromptName !== null) {
       prompt = this.config.prompts[this.config.defaultPromptName];
     }
-    return prompt ? texts.map((t) => prompt + t) : texts;
+    return prompt ? texts.map((t) => prompt + t) : [...texts];
   }
 
   /**
    * Encodes texts into one matrix each (rows = kept tokens, cols = embeddingDim), in input
    * order. Queries: queryLength rows (expansion included). Documents: real tokens minus the
-   * skiplist, optionally pooled.
+   * skiplist, optionally pooled. As in PyLate, a single string gives one matrix and a list of
+   * lists gives one list per inner list; `precision` selects float32 or quantised output.
    */
-  async encode(texts: string[], options: ColBERTEncodeOptions = {}): Promise<Matrix[]> {
+  async encode<T extends EncodeInput, P extends Precision = "float32">(
+    texts: T,
+    options: ColBERTEncodeOptions<P> = {},
+  ): Promise<EncodeResult<T, P>> {
     this.checkOpen();
-    if (!Array.isArray(texts)) {
-      throw new InvalidArgumentError(`encode() takes an array of strings, got ${typeof texts}`);
+    const precision = checkPrecision(options.precision ?? "float32");
+    checkEncodeOptions(options);
+    if (typeof texts === "string") {
+      const [one] = await this.encode([texts], options);
+      return one as EncodeResult<T, P>;
     }
-    texts.forEach((t, i) => {
+    if (!Array.isArray(texts)) {
+      throw new InvalidArgumentError(
+        `encode() takes a string, an array of strings or an array of arrays of strings, got ${typeof texts}`,
+      );
+    }
+    if (texts.length > 0 && Array.isArray(texts[0])) {
+      // PyLate: a list of lists is encoded list by list.
+      const out: MatrixOfPrecision<P>[][] = [];
+      for (const [i, inner] of texts.entries()) {
+        if (!Array.isArray(inner)) {
+          throw new InvalidArgumentError(
+            `texts[${i}] must be an array of strings like texts[0], got ${typeof inner}`,
+          );
+        }
+        out.push(await this.encode(inner as readonly string[], options));
+      }
+      return out as EncodeResult<T, P>;
+    }
+    const list = texts as readonly string[];
+    list.forEach((t, i) => {
       if (typeof t !== "string") {
         throw new InvalidArgumentError(`texts[${i}] must be a string, got ${typeof t}`);
       }
@@ -233,11 +401,11 @@ export class ColBERT implements EmbeddingModel {
     if (!Number.isInteger(poolFactor) || poolFactor < 1) {
       throw new InvalidArgumentError(`poolFactor must be an integer >= 1, got ${poolFactor}`);
     }
-    const inputs = this.applyPrompt(texts, options);
+    const inputs = this.applyPrompt(list, options);
     // PyLate sorts by decreasing length so that each batch pads little, then restores order.
     const lengths = inputs.map(codePointLength);
     const order = inputs.map((_, i) => i).sort((a, b) => lengths[b] - lengths[a]);
-    const out: Matrix[] = new Array(inputs.length);
+    let out: Matrix[] = new Array(inputs.length);
     const progress = makeProgress(options.showProgress);
     progress.start(inputs.length, options.isQuery ? "Encoding queries" : "Encoding documents");
     try {
@@ -257,23 +425,34 @@ export class ColBERT implements EmbeddingModel {
     }
     if (options.padding) {
       const rows = out.reduce((m, x) => Math.max(m, x.rows), 0);
-      return out.map((m) => {
+      out = out.map((m) => {
         const data = new Float32Array(rows * m.cols);
         data.set(m.data);
         return { data, rows, cols: m.cols };
       });
     }
-    return out;
+    // PyLate quantises after padding and reordering, over the whole call.
+    return quantizeEmbeddings(out, precision as P, options) as EncodeResult<T, P>;
   }
 
   /**
    * Encodes a stream of texts with bounded memory: reads `chunkSize` texts at a time (sorted
-   * by length inside the chunk) and yields their matrices in input order.
+   * by length inside the chunk) and yields their matrices in input order. int8/uint8 need
+   * `ranges` or `calibrationEmbeddings` here, so that every chunk is quantised alike.
    */
-  async *encodeStream(
+  async *encodeStream<P extends Precision = "float32">(
     texts: AsyncIterable<string> | Iterable<string>,
-    options: ColBERTEncodeOptions & { chunkSize?: number } = {},
-  ): AsyncGenerator<Matrix> {
+    options: ColBERTEncodeOptions<P> & { chunkSize?: number } = {},
+  ): AsyncGenerator<MatrixOfPrecision<P>> {
+    if (
+      (options.precision === "int8" || options.precision === "uint8") &&
+      options.ranges === undefined &&
+      options.calibrationEmbeddings === undefined
+    ) {
+      throw new InvalidArgumentError(
+        `encodeStream with precision "${options.precision}" needs ranges or calibrationEmbeddings (quantizationRanges(sample)), otherwise each chunk would get its own ranges`,
+      );
+    }
     const chunkSize = options.chunkSize ?? (options.batchSize ?? 32) * 8;
     let chunk: string[] = [];
     for await (const t of texts) {
@@ -286,7 +465,7 @@ export class ColBERT implements EmbeddingModel {
     if (chunk.length > 0) yield* await this.encode(chunk, { ...options, showProgress: false });
   }
 
-  /** One forward pass: tokenize, run, select kept tokens, normalise, pool. */
+  /** One forward pass: tokenize, run, select kept tokens, truncate, normalise, pool. */
   private async encodeBatch(texts: string[], options: ColBERTEncodeOptions): Promise<Matrix[]> {
     const isQuery = options.isQuery ?? false;
     const batch = this.tokenizer.tokenize(texts, { isQuery });
@@ -298,6 +477,7 @@ export class ColBERT implements EmbeddingModel {
       seqLength: batch.seqLength,
     });
     const [B, L, E] = result.dims;
+    const D = this.truncateDim === null ? E : Math.min(E, this.truncateDim);
     const emb = result.embeddings;
     const normalize = options.normalizeEmbeddings ?? true;
     const keepAll = isQuery && this.config.doQueryExpansion;
@@ -309,21 +489,22 @@ export class ColBERT implements EmbeddingModel {
         if (keepAll) kept.push(j);
         else if (j < ids.length && (isQuery || !this.skiplistIds.has(ids[j]))) kept.push(j);
       }
-      const data = new Float32Array(kept.length * E);
+      const data = new Float32Array(kept.length * D);
       kept.forEach((j, r) => {
-        const src = emb.subarray((b * L + j) * E, (b * L + j + 1) * E);
-        const dst = data.subarray(r * E, (r + 1) * E);
+        // sentence-transformers truncates (truncate_dim) before normalising.
+        const src = emb.subarray((b * L + j) * E, (b * L + j) * E + D);
+        const dst = data.subarray(r * D, (r + 1) * D);
         if (!normalize) {
           dst.set(src);
           return;
         }
         // torch.nn.functional.normalize: x / max(||x||, 1e-12)
         let ss = 0;
-        for (let k = 0; k < E; k++) ss += src[k] * src[k];
+        for (let k = 0; k < D; k++) ss += src[k] * src[k];
         const inv = 1 / Math.max(Math.sqrt(ss), 1e-12);
-        for (let k = 0; k < E; k++) dst[k] = src[k] * inv;
+        for (let k = 0; k < D; k++) dst[k] = src[k] * inv;
       });
-      mats.push({ data, rows: kept.length, cols: E });
+      mats.push({ data, rows: kept.length, cols: D });
     }
     const poolFactor = options.poolFactor ?? 1;
     if (poolFactor > 1 && !isQuery) {
@@ -342,13 +523,23 @@ export class ColBERT implements EmbeddingModel {
   ): void {
     this.checkOpen();
     const out = resolve(dir);
-    mkdirSync(join(out, "1_Dense"), { recursive: true });
+    // `options.dense` (a trained linear projection) replaces the whole chain.
+    const layers: readonly DenseLayer[] = options.dense
+      ? [{ ...options.dense, activation: "Identity", useResidual: false }]
+      : this.denseLayers;
+    const denseDirs = layers.map((_, i) => `${i + 1}_Dense`);
+    for (const d of denseDirs) mkdirSync(join(out, d), { recursive: true });
     const json = (name: string, value: unknown) =>
       writeFileAtomic(join(out, name), `${JSON.stringify(value, null, 2)}\n`);
 
     json("modules.json", [
       { idx: 0, name: "0", path: "", type: "sentence_transformers.models.Transformer" },
-      { idx: 1, name: "1", path: "1_Dense", type: "pylate.models.Dense.Dense" },
+      ...denseDirs.map((path, i) => ({
+        idx: i + 1,
+        name: String(i + 1),
+        path,
+        type: "pylate.models.Dense.Dense",
+      })),
     ]);
     const { __version__, ...rest } = this.checkpoint.sentenceTransformersConfig;
     json(
@@ -403,19 +594,16 @@ export class ColBERT implements EmbeddingModel {
       copyFileAtomic(vocab, join(out, "vocab.txt"));
     }
 
-    const dense = options.dense ?? this.dense;
-    json("1_Dense/config.json", {
-      in_features: dense.inFeatures,
-      out_features: dense.outFeatures,
-      bias: dense.bias !== undefined,
-      activation_function: "torch.nn.modules.linear.Identity",
-      use_residual: false,
+    layers.forEach((layer, i) => {
+      json(`${denseDirs[i]}/config.json`, denseLayerConfig(layer));
+      const shape = [layer.outFeatures, layer.inFeatures];
+      const tensors: Record<string, TensorToWrite> = {
+        "linear.weight": { data: layer.weight, shape },
+      };
+      if (layer.bias) tensors["linear.bias"] = { data: layer.bias, shape: [layer.outFeatures] };
+      if (layer.residualWeight) tensors["residual.weight"] = { data: layer.residualWeight, shape };
+      writeSafetensors(join(out, denseDirs[i], "model.safetensors"), tensors, { format: "pt" });
     });
-    const denseTensors: Record<string, TensorToWrite> = {
-      "linear.weight": { data: dense.weight, shape: [dense.outFeatures, dense.inFeatures] },
-    };
-    if (dense.bias) denseTensors["linear.bias"] = { data: dense.bias, shape: [dense.outFeatures] };
-    writeSafetensors(join(out, "1_Dense", "model.safetensors"), denseTensors, { format: "pt" });
   }
 
   private checkOpen(): void {
@@ -478,4 +666,86 @@ function overrideTensors(
   const file = join(tmp, "overrides.safetensors");
   writeSafetensors(file, renamed, { format: "pt" });
   return weights.withOverrides(WeightStore.open(file));
+}
+
+/** Checks the constructor options that tslate accepts only in some values. */
+function checkLoadOptions(options: ColBERTOptions): void {
+  checkDevice(options.device);
+  if (options.similarityFnName !== undefined && options.similarityFnName !== "MaxSim") {
+    throw new InvalidArgumentError(
+      `similarityFnName must be "MaxSim" (ColBERT's late-interaction score), got ${JSON.stringify(options.similarityFnName)}`,
+    );
+  }
+  if (options.truncation === false) {
+    throw new UnsupportedError(
+      "truncation: false (sliding-window encoding) is not implemented, in PyLate either (it ignores the flag); texts are truncated to queryLength / documentLength",
+    );
+  }
+  const t = options.truncateDim;
+  if (t !== undefined && t !== null && (!Number.isInteger(t) || t < 1)) {
+    throw new InvalidArgumentError(`truncateDim must be a positive integer or null, got ${t}`);
+  }
+  const e = options.embeddingSize;
+  if (e !== undefined && (!Number.isInteger(e) || e < 1)) {
+    throw new InvalidArgumentError(`embeddingSize must be a positive integer, got ${e}`);
+  }
+  for (const key of ["modelKwargs", "tokenizerKwargs", "configKwargs"] as const) {
+    const v = options[key];
+    if (v !== undefined && (v === null || typeof v !== "object" || Array.isArray(v))) {
+      throw new InvalidArgumentError(`${key} must be an object of keyword arguments`);
+    }
+  }
+}
+
+function checkDevice(device: string | null | undefined): void {
+  if (device === undefined || device === null) return;
+  if (typeof device !== "string" || !/^cpu(:\d+)?$/.test(device)) {
+    throw new UnsupportedError(
+      `device ${JSON.stringify(device)} is not supported: tslate runs on onnxruntime's CPU provider; pass "cpu" or leave device unset`,
+    );
+  }
+}
+
+/** Checks the encode options that have no meaning in TypeScript beyond their default. */
+function checkEncodeOptions(options: ColBERTEncodeOptions): void {
+  checkDevice(options.device);
+  if (options.convertToTensor === true || options.convertToNumpy === false) {
+    throw new UnsupportedError(
+      "tslate has no tensor type: encode returns typed-array matrices (the twin of convert_to_numpy=True); use padMatrices(result) for one padded [N, L, D] array",
+    );
+  }
+}
+
+const FLOAT32_DTYPES = new Set(["float32", "float", "torch.float32", "torch.float", "auto"]);
+const ATTENTION_IMPLEMENTATIONS = new Set(["eager", "sdpa"]);
+
+/** config.json overrides from modelKwargs (transformers from_pretrained) and configKwargs. */
+function backboneOverrides(
+  options: ColBERTOptions,
+  config: Record<string, unknown>,
+): Record<string, unknown> {
+  const overrides: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(options.modelKwargs ?? {})) {
+    if (key === "torch_dtype" || key === "dtype") {
+      if (!FLOAT32_DTYPES.has(String(value))) {
+        throw new UnsupportedError(
+          `modelKwargs.${key} ${JSON.stringify(value)}: tslate computes in float32 (F16/BF16 weights are converted on load); use "float32" or "auto"`,
+        );
+      }
+    } else if (key === "attn_implementation") {
+      if (!ATTENTION_IMPLEMENTATIONS.has(String(value))) {
+        throw new UnsupportedError(
+          `modelKwargs.attn_implementation ${JSON.stringify(value)}: tslate computes attention as "eager" / "sdpa" do (same result); other implementations are not available`,
+        );
+      }
+    } else if (key in config) {
+      overrides[key] = value;
+    } else {
+      throw new InvalidArgumentError(
+        `modelKwargs.${key} is neither torch_dtype, attn_implementation nor a field of the backbone's config.json (use configKwargs to add a new config field)`,
+      );
+    }
+  }
+  Object.assign(overrides, options.configKwargs ?? {});
+  return overrides;
 }

@@ -54,6 +54,11 @@ export interface DenseWeights {
 
 export interface EncoderGraphOptions {
   dense?: DenseWeights | null;
+  /**
+   * Layers applied to the last hidden state instead of `dense` (models/dense.ts: a Dense chain
+   * with non-linear activations); returns [batch, seq, outputDim].
+   */
+  head?: { readonly outputDim: number; build(g: Graph, hidden: Value): Value } | null;
   normalize?: boolean;
   outputHiddenStates?: boolean;
 }
@@ -162,7 +167,11 @@ export function buildEncoderGraph(
   let y: Value = out.lastHiddenState;
   let outputDim = hiddenSize;
   const dense = options.dense;
-  if (dense) {
+  if (options.head) {
+    if (dense) throw new InvalidArgumentError("pass either dense or head, not both");
+    y = options.head.build(g, y);
+    outputDim = options.head.outputDim;
+  } else if (dense) {
     if (dense.inFeatures !== hiddenSize) {
       throw new ShapeError(
         `Dense in_features ${dense.inFeatures} does not match the backbone hidden_size ${hiddenSize} (${config.path})`,
