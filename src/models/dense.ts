@@ -296,11 +296,8 @@ export function buildDenseChain(g: Graph, x: Value, layers: readonly DenseLayer[
     }
     const input = y;
     const wt = transposed(layer.weight, layer.outFeatures, layer.inFeatures);
-    y = g.matmul(
-      input,
-      g.constant(wt, { shape: [layer.inFeatures, layer.outFeatures], name: `dense${i}.weight_t` }),
-    );
-    if (layer.bias) y = g.add(y, g.constant(layer.bias, { name: `dense${i}.bias` }));
+    y = g.matmul(input, g.constant(wt, { shape: [layer.inFeatures, layer.outFeatures] }));
+    if (layer.bias) y = g.add(y, g.constant(layer.bias));
     y = ACTIVATIONS[layer.activation](g, y);
     if (layer.useResidual) {
       const r = layer.residualWeight
@@ -308,7 +305,6 @@ export function buildDenseChain(g: Graph, x: Value, layers: readonly DenseLayer[
             input,
             g.constant(transposed(layer.residualWeight, layer.outFeatures, layer.inFeatures), {
               shape: [layer.inFeatures, layer.outFeatures],
-              name: `dense${i}.residual_t`,
             }),
           )
         : input;
