@@ -7,6 +7,7 @@ import { after, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { readEmbeddingFile } from "../../src/io/embeddings.js";
 import { ColBERT } from "../../src/models/colbert.js";
+import { quantizationRanges, quantizeEmbeddings } from "../../src/models/quantization.js";
 import { sharedPath } from "../helpers/shared.js";
 
 const cli = fileURLToPath(new URL("../../src/cli/main.js", import.meta.url));
@@ -123,4 +124,128 @@ test("tslate encode reports bad input clearly and leaves no output", () => {
   ]);
   assert.equal(r3.status, 2);
   assert.match(r3.stderr, /no-such-model/);
+});
+
+test("tslate encode --precision writes quantised embeddings (ubinary safetensors, int8 .npy with ranges)", async () => {
+  const input = join(tmp, "quant.txt");
+  const texts = ["late interaction, token by token.", "Paris is the capital of France.", "a"];
+  writeFileSync(input, `${texts.join("\n")}\n`);
+  const m = await ColBERT.fromPretrained(model, { threads: 1 });
+  const float = await m.encode(texts, { isQuery: false });
+  const queries = await m.encode(["what is colbert?"], { isQuery: true });
+  await m.dispose();
+
+  const bin = join(tmp, "quant.safetensors");
+  const r = run([
+    "encode",
+    "--model",
+    model,
+    "--input",
+    input,
+    "--output",
+    bin,
+    "--precision",
+    "ubinary",
+    "--no-progress",
+  ]);
+  assert.equal(r.status, 0, r.stderr);
+  const file = readEmbeddingFile(bin);
+  assert.equal(file.precision, "ubinary");
+  assert.ok(file.embeddings[0].data instanceof Uint8Array);
+  assert.equal(file.embeddings[0].cols, 4); // 32 dims packed into 4 bytes
+  assert.deepEqual(file.embeddings, quantizeEmbeddings(float, "ubinary"));
+
+  // int8: ranges from the first --calibration-size texts, written beside the output
+  const npy = join(tmp, "quant.npy");
+  const r2 = run([
+    "encode",
+    "--model",
+    model,
+    "--input",
+    input,
+    "--output",
+    npy,
+    "--precision",
+    "int8",
+    "--calibration-size",
+    "2",
+    "--no-progress",
+  ]);
+  assert.equal(r2.status, 0, r2.stderr);
+  const ranges: [number[], number[]] = JSON.parse(
+    readFileSync(join(tmp, "quant.ranges.json"), "utf8"),
+  );
+  assert.deepEqual(
+    ranges,
+    quantizationRanges(float.slice(0, 2)).map((x) => Array.from(x)),
+  );
+  const bytes = readFileSync(npy);
+  const headerLen = bytes.readUInt16LE(8);
+  const total = float.reduce((n, e) => n + e.rows, 0);
+  assert.match(
+    bytes.subarray(10, 10 + headerLen).toString("latin1"),
+    new RegExp(`'descr': '\\|i1', 'fortran_order': False, 'shape': \\(${total}, 32\\)`),
+  );
+  const expected = quantizeEmbeddings(float, "int8", { ranges });
+  assert.deepEqual(
+    new Int8Array(bytes.buffer, bytes.byteOffset + 10 + headerLen, total * 32),
+    Int8Array.from(expected.flatMap((e) => Array.from(e.data))),
+  );
+
+  // queries quantised with the documents' ranges
+  const qin = join(tmp, "quant-q.txt");
+  writeFileSync(qin, "what is colbert?\n");
+  const qout = join(tmp, "quant-q.safetensors");
+  const r3 = run([
+    "encode",
+    "--model",
+    model,
+    "--input",
+    qin,
+    "--output",
+    qout,
+    "--query",
+    "--precision",
+    "int8",
+    "--ranges",
+    join(tmp, "quant.ranges.json"),
+    "--no-progress",
+  ]);
+  assert.equal(r3.status, 0, r3.stderr);
+  assert.deepEqual(
+    readEmbeddingFile(qout).embeddings,
+    quantizeEmbeddings(queries, "int8", { ranges }),
+  );
+
+  const bad = run([
+    "encode",
+    "--model",
+    model,
+    "--input",
+    input,
+    "--output",
+    bin,
+    "--precision",
+    "int4",
+  ]);
+  assert.equal(bad.status, 2);
+  assert.match(
+    bad.stderr,
+    /--precision must be float32, int8, uint8, binary or ubinary, got "int4"/,
+  );
+  const bad2 = run([
+    "encode",
+    "--model",
+    model,
+    "--input",
+    input,
+    "--output",
+    bin,
+    "--precision",
+    "binary",
+    "--ranges",
+    join(tmp, "quant.ranges.json"),
+  ]);
+  assert.equal(bad2.status, 2);
+  assert.match(bad2.stderr, /--ranges only applies to --precision int8 or uint8/);
 });

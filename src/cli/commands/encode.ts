@@ -1,9 +1,16 @@
-import { createReadStream, existsSync } from "node:fs";
+import { createReadStream, existsSync, readFileSync } from "node:fs";
 import { createInterface } from "node:readline";
 import type { Command } from "commander";
 import { EmbeddingFileWriter, formatFromPath } from "../../io/embeddings.js";
 import { ColBERT } from "../../models/colbert.js";
-import { DataError, FileFormatError } from "../../util/errors.js";
+import {
+  checkPrecision,
+  type Precision,
+  quantizationRanges,
+  quantizeEmbeddings,
+} from "../../models/quantization.js";
+import { writeFileAtomic } from "../../util/atomic.js";
+import { DataError, FileFormatError, InvalidArgumentError } from "../../util/errors.js";
 import { makeProgress } from "../../util/progress.js";
 import { positiveInt } from "../args.js";
 
@@ -58,17 +65,54 @@ export interface EncodeCommandOptions {
   revision?: string;
   threads?: string;
   progress?: boolean;
+  precision?: string;
+  ranges?: string;
+  calibrationSize?: string;
+}
+
+/** `<out>.ranges.json`: the int8/uint8 ranges used, to quantise queries alike (--ranges). */
+export function rangesPath(output: string): string {
+  return output.replace(/\.(safetensors|npy)$/, ".ranges.json");
+}
+
+function readRanges(path: string): [number[], number[]] {
+  let value: unknown;
+  try {
+    value = JSON.parse(readFileSync(path, "utf8"));
+  } catch (err) {
+    throw new FileFormatError(path, `cannot read the ranges (${(err as Error).message})`);
+  }
+  const ok = (a: unknown): a is number[] =>
+    Array.isArray(a) && a.every((x) => typeof x === "number");
+  if (!Array.isArray(value) || value.length !== 2 || !ok(value[0]) || !ok(value[1])) {
+    throw new FileFormatError(path, "ranges must be a JSON array [min[], max[]] of numbers");
+  }
+  return [value[0], value[1]];
 }
 
 export async function runEncode(opts: EncodeCommandOptions): Promise<number> {
   formatFromPath(opts.output);
   const batchSize = positiveInt("batch-size", opts.batchSize) ?? 32;
   const poolFactor = positiveInt("pool-factor", opts.poolFactor) ?? 1;
+  let precision: Precision;
+  try {
+    precision = checkPrecision(opts.precision ?? "float32");
+  } catch {
+    throw new InvalidArgumentError(
+      `--precision must be float32, int8, uint8, binary or ubinary, got ${JSON.stringify(opts.precision)}`,
+    );
+  }
+  const bucketed = precision === "int8" || precision === "uint8";
+  if (opts.ranges !== undefined && !bucketed) {
+    throw new InvalidArgumentError("--ranges only applies to --precision int8 or uint8");
+  }
+  let ranges = opts.ranges !== undefined ? readRanges(opts.ranges) : undefined;
+  const calibrationSize = positiveInt("calibration-size", opts.calibrationSize) ?? 1000;
   const model = await ColBERT.fromPretrained(opts.model, {
     revision: opts.revision,
     threads: positiveInt("threads", opts.threads),
   });
-  const writer = new EmbeddingFileWriter(opts.output);
+  const writer = new EmbeddingFileWriter(opts.output, undefined, precision);
   const progress = makeProgress(opts.progress !== false);
   const onSignal = () => {
     writer.abort();
@@ -86,16 +130,22 @@ export async function runEncode(opts: EncodeCommandOptions): Promise<number> {
         chunk.map((r) => r.text),
         { isQuery: opts.query === true, batchSize, poolFactor },
       );
-      mats.forEach((m, i) => writer.add(chunk[i].id, m));
+      // int8/uint8: one set of ranges for the whole file, from the first chunk (the
+      // calibration sample) unless --ranges gives them.
+      if (bucketed && !ranges)
+        ranges = quantizationRanges(mats).map((r) => Array.from(r)) as [number[], number[]];
+      const out = quantizeEmbeddings(mats, precision, { ranges });
+      out.forEach((m, i) => writer.add(chunk[i].id, m));
       progress.increment(chunk.length);
       chunk.length = 0;
     };
     for await (const rec of readTexts(opts.input)) {
       chunk.push(rec);
-      if (chunk.length >= batchSize * 8) await flush();
+      if (chunk.length >= (bucketed && !ranges ? calibrationSize : batchSize * 8)) await flush();
     }
     if (chunk.length > 0) await flush();
     await writer.finish();
+    if (bucketed && ranges) writeFileAtomic(rangesPath(opts.output), JSON.stringify(ranges));
     return writer.count;
   } catch (err) {
     writer.abort();
@@ -121,6 +171,20 @@ export function register(program: Command): void {
     .option("--pool-factor <n>", "hierarchical token pooling factor for documents", "1")
     .option("--revision <rev>", "hub revision (branch, tag or commit)")
     .option("--threads <n>", "onnxruntime threads (default: all cores)")
+    .option(
+      "--precision <p>",
+      "float32, int8, uint8 (per-dimension buckets), binary or ubinary (packed signs)",
+      "float32",
+    )
+    .option(
+      "--ranges <file.json>",
+      "int8/uint8: [min[], max[]] per dimension, e.g. the documents' <out>.ranges.json",
+    )
+    .option(
+      "--calibration-size <n>",
+      "int8/uint8 without --ranges: texts whose embeddings set the ranges",
+      "1000",
+    )
     .option("--no-progress", "hide the progress bar")
     .action(async (opts: EncodeCommandOptions) => {
       const n = await runEncode(opts);
