@@ -3,9 +3,12 @@
  *
  * Layout (`tslate encode` output):
  *   <out>.safetensors   tensors `embeddings` F32 [totalTokens, dim] (all texts' rows, in order)
- *                       and `offsets` I64 [n + 1]: text i is rows offsets[i] .. offsets[i+1]-1
+ *                       and `offsets` I64 [n + 1]: text i is rows offsets[i] .. offsets[i+1]-1;
+ *                       metadata `precision` ("float32" unless quantised)
  *   <out>.npy           the same `embeddings` matrix as a NumPy .npy (v1.0, '<f4', C order),
  *                       with `<out>.offsets.npy` ('<i8', [n + 1]) beside it
+ * Quantised embeddings (precision int8/binary: I8 '|i1'; uint8/ubinary: U8 '|u1') have the
+ * same layout; binary/ubinary rows hold ceil(dim / 8) packed bytes.
  *   <out>.ids.json      JSON array of the n text ids, in the same order (both formats)
  * Rows are written to a temporary data file as they come; the final file is assembled and
  * renamed into place at the end, so a crash never leaves a half-written output.
@@ -29,6 +32,38 @@ import type { Matrix } from "../util/matrix.js";
 import { WeightStore } from "./safetensors.js";
 
 export type EmbeddingFileFormat = "safetensors" | "npy";
+
+/** The `precision` of `ColBERT.encode` (models/quantization.ts), as stored in the file. */
+export type EmbeddingPrecision = "float32" | "int8" | "uint8" | "binary" | "ubinary";
+
+/** A row-major matrix of any stored element type. */
+export interface StoredMatrix<D extends Float32Array | Int8Array | Uint8Array> {
+  data: D;
+  rows: number;
+  cols: number;
+}
+
+/** What readEmbeddingFile returns: the element type follows the precision. */
+export type EmbeddingFile =
+  | { ids: string[]; precision: "float32"; embeddings: Matrix[] }
+  | { ids: string[]; precision: "int8" | "binary"; embeddings: StoredMatrix<Int8Array>[] }
+  | { ids: string[]; precision: "uint8" | "ubinary"; embeddings: StoredMatrix<Uint8Array>[] };
+
+const STORAGE: Record<
+  EmbeddingPrecision,
+  {
+    dtype: "F32" | "I8" | "U8";
+    descr: string;
+    bytes: number;
+    array: Float32ArrayConstructor | Int8ArrayConstructor | Uint8ArrayConstructor;
+  }
+> = {
+  float32: { dtype: "F32", descr: "<f4", bytes: 4, array: Float32Array },
+  int8: { dtype: "I8", descr: "|i1", bytes: 1, array: Int8Array },
+  binary: { dtype: "I8", descr: "|i1", bytes: 1, array: Int8Array },
+  uint8: { dtype: "U8", descr: "|u1", bytes: 1, array: Uint8Array },
+  ubinary: { dtype: "U8", descr: "|u1", bytes: 1, array: Uint8Array },
+};
 
 export function formatFromPath(path: string): EmbeddingFileFormat {
   if (path.endsWith(".safetensors")) return "safetensors";
@@ -68,12 +103,24 @@ export class EmbeddingFileWriter {
   constructor(
     readonly path: string,
     readonly format: EmbeddingFileFormat = formatFromPath(path),
+    readonly precision: EmbeddingPrecision = "float32",
   ) {
+    if (!(precision in STORAGE)) {
+      throw new InvalidArgumentError(
+        `precision must be one of ${Object.keys(STORAGE).join(", ")}, got ${JSON.stringify(precision)}`,
+      );
+    }
     this.dataPath = join(dirname(path), `.${basename(path)}.${process.pid}.data.tmp`);
     this.fd = openSync(this.dataPath, "w");
   }
 
-  add(id: string, m: Matrix): void {
+  add(id: string, m: StoredMatrix<Float32Array | Int8Array | Uint8Array>): void {
+    const want = STORAGE[this.precision].array;
+    if (!(m.data instanceof want)) {
+      throw new InvalidArgumentError(
+        `embedding of "${id}" holds ${m.data?.constructor?.name ?? typeof m.data}, a ${this.precision} file takes ${want.name}`,
+      );
+    }
     if (this.dim === -1) this.dim = m.cols;
     if (m.cols !== this.dim) {
       throw new ShapeError(
@@ -98,11 +145,16 @@ export class EmbeddingFileWriter {
     const dim = Math.max(this.dim, 0);
     const offsets = BigInt64Array.from(this.offsets, (v) => BigInt(v));
     try {
+      const storage = STORAGE[this.precision];
       if (this.format === "safetensors") {
-        const embBytes = total * dim * 4;
+        const embBytes = total * dim * storage.bytes;
         const headerJson = {
-          __metadata__: { format: "tslate-embeddings", count: String(this.ids.length) },
-          embeddings: { dtype: "F32", shape: [total, dim], data_offsets: [0, embBytes] },
+          __metadata__: {
+            format: "tslate-embeddings",
+            count: String(this.ids.length),
+            precision: this.precision,
+          },
+          embeddings: { dtype: storage.dtype, shape: [total, dim], data_offsets: [0, embBytes] },
           offsets: {
             dtype: "I64",
             shape: [offsets.length],
@@ -115,7 +167,7 @@ export class EmbeddingFileWriter {
         len.writeBigUInt64LE(BigInt(Buffer.byteLength(json)));
         await this.assemble(this.path, [len, Buffer.from(json)], [new Uint8Array(offsets.buffer)]);
       } else {
-        await this.assemble(this.path, [npyHeader("<f4", [total, dim])], []);
+        await this.assemble(this.path, [npyHeader(storage.descr, [total, dim])], []);
         const offPath = this.path.replace(/\.npy$/, ".offsets.npy");
         writeFileAtomic(offPath, [
           npyHeader("<i8", [offsets.length]),
@@ -158,11 +210,27 @@ export function idsPath(path: string): string {
   return path.replace(/\.(safetensors|npy)$/, ".ids.json");
 }
 
-/** Reads a file written by EmbeddingFileWriter (safetensors format) back into matrices. */
-export function readEmbeddingFile(path: string): { ids: string[]; embeddings: Matrix[] } {
+/**
+ * Reads a file written by EmbeddingFileWriter (safetensors format) back into matrices, typed
+ * by the stored precision.
+ */
+export function readEmbeddingFile(path: string): EmbeddingFile {
   const store = WeightStore.open(path);
   const emb = store.info("embeddings");
-  const data = new Float32Array(Uint8Array.from(store.readBytes("embeddings")).buffer);
+  const precision = (store.metadata.precision ?? "float32") as EmbeddingPrecision;
+  if (!(precision in STORAGE) || STORAGE[precision].dtype !== emb.dtype) {
+    throw new FileFormatError(
+      path,
+      `embeddings are ${emb.dtype} but the metadata says precision ${JSON.stringify(precision)}`,
+    );
+  }
+  const bytes = Uint8Array.from(store.readBytes("embeddings")).buffer;
+  const data =
+    emb.dtype === "F32"
+      ? new Float32Array(bytes)
+      : emb.dtype === "I8"
+        ? new Int8Array(bytes)
+        : new Uint8Array(bytes);
   const offBytes = Uint8Array.from(store.readBytes("offsets"));
   const offsets = new BigInt64Array(offBytes.buffer);
   const dim = emb.shape[1];
@@ -175,10 +243,10 @@ export function readEmbeddingFile(path: string): { ids: string[]; embeddings: Ma
   if (ids.length !== offsets.length - 1) {
     throw new FileFormatError(path, `${ids.length} ids but ${offsets.length - 1} embeddings`);
   }
-  const embeddings: Matrix[] = ids.map((_, i) => {
+  const embeddings = ids.map((_, i) => {
     const a = Number(offsets[i]);
     const b = Number(offsets[i + 1]);
     return { data: data.slice(a * dim, b * dim), rows: b - a, cols: dim };
   });
-  return { ids, embeddings };
+  return { ids, precision, embeddings } as EmbeddingFile;
 }

@@ -22,8 +22,9 @@ import { dirname, join, resolve } from "node:path";
 import { writeFileAtomic } from "../util/atomic.js";
 import { FileFormatError, InvalidArgumentError, ShapeError } from "../util/errors.js";
 
-/** dtypes tslate understands; others (F64, I8, U8, BOOL, F8...) are rejected with an error. */
-export type SafetensorsDType = "F32" | "F16" | "BF16" | "I64" | "I32";
+/** dtypes tslate understands; others (F64, BOOL, F8...) are rejected with an error. I8/U8
+ * hold quantised embeddings (`tslate encode --precision`). */
+export type SafetensorsDType = "F32" | "F16" | "BF16" | "I64" | "I32" | "I8" | "U8";
 
 export const SAFETENSORS_DTYPE_BYTES: Readonly<Record<SafetensorsDType, number>> = Object.freeze({
   F32: 4,
@@ -31,6 +32,8 @@ export const SAFETENSORS_DTYPE_BYTES: Readonly<Record<SafetensorsDType, number>>
   BF16: 2,
   I64: 8,
   I32: 4,
+  I8: 1,
+  U8: 1,
 });
 
 /** Where one tensor lives on disk. `byteOffset` is absolute within `file`. */
@@ -407,7 +410,7 @@ export class WeightStore {
   /** A float tensor as float32 (F16/BF16 converted). */
   readFloat32(name: string): Float32Array {
     const info = this.info(name);
-    if (info.dtype === "I64" || info.dtype === "I32") {
+    if (info.dtype !== "F32" && info.dtype !== "F16" && info.dtype !== "BF16") {
       throw new FileFormatError(
         info.file,
         `tensor "${info.name}" is ${info.dtype}, not a float tensor`,
