@@ -72,8 +72,10 @@ export type {
 } from "./indexes/types.js";
 // Files: safetensors, streamed embedding files
 export {
+  type EmbeddingFile,
   type EmbeddingFileFormat,
   EmbeddingFileWriter,
+  type EmbeddingPrecision,
   readEmbeddingFile,
 } from "./io/embeddings.js";
 export { readSafetensorsHeader, WeightStore, writeSafetensors } from "./io/safetensors.js";
@@ -86,9 +88,26 @@ export {
   type DistillationBatch,
 } from "./losses/index.js";
 // Models: ColBERT, tokenizer, config, pooling, hub
-export { ColBERT, type ColBERTEncodeOptions, type ColBERTOptions } from "./models/colbert.js";
+export {
+  ColBERT,
+  type ColBERTEncodeOptions,
+  type ColBERTOptions,
+  type EncodeInput,
+  type EncodeResult,
+} from "./models/colbert.js";
 export { type ColBERTConfig, DEFAULT_COLBERT_CONFIG, PUNCTUATION } from "./models/config.js";
+export { DENSE_ACTIVATIONS, type DenseActivation, type DenseLayer } from "./models/dense.js";
 export { poolEmbeddingsHierarchical } from "./models/pooling.js";
+export {
+  type Int8Matrix,
+  type MatrixOfPrecision,
+  type Precision,
+  type QuantizationRanges,
+  type QuantizeOptions,
+  quantizationRanges,
+  quantizeEmbeddings,
+  type Uint8Matrix,
+} from "./models/quantization.js";
 export { ColBERTTokenizer, type TokenizedBatch, type TokenizeOptions } from "./models/tokenizer.js";
 export type { EmbeddingModel, EncodeOptions } from "./models/types.js";
 export { rerank } from "./rank/rerank.js";
