@@ -34,6 +34,8 @@ export interface CheckpointDescription {
   wordEmbeddingName: string;
   /** The Dense modules in order (Stanford: its `linear`); empty when the checkpoint has none. */
   denseLayers: DenseLayer[];
+  /** modules.json types PyLate drops on load (neither Transformer nor Dense, e.g. Pooling). */
+  ignoredModules: string[];
   /** ColBERT settings found in the checkpoint (config_sentence_transformers.json, metadata). */
   colbert: Partial<ColBERTConfig>;
   /** The raw config_sentence_transformers.json, kept so that save() preserves unknown keys. */
@@ -77,6 +79,7 @@ export function describeCheckpoint(dir: string): CheckpointDescription {
   let layout: CheckpointLayout;
   let backboneDir = dir;
   const denseDirs: string[] = [];
+  const ignoredModules: string[] = [];
   if (existsSync(modulesPath)) {
     layout = "pylate";
     let modules: unknown;
@@ -101,10 +104,10 @@ export function describeCheckpoint(dir: string): CheckpointDescription {
         backboneDir = join(dir, path);
       } else if (type.endsWith("Dense")) {
         denseDirs.push(join(dir, path));
-      } else if (!type.endsWith("Normalize")) {
-        throw new UnsupportedError(
-          `${modulesPath}: module "${type}" is not supported in a ColBERT model (expected Dense modules after the Transformer)`,
-        );
+      } else {
+        // colbert.py _load_sbert_model keeps only the Transformer and the Dense modules
+        // (a sentence-transformers model's Pooling, Normalize, ... are dropped).
+        ignoredModules.push(type);
       }
     });
   } else {
@@ -180,6 +183,7 @@ export function describeCheckpoint(dir: string): CheckpointDescription {
     weightPrefix,
     wordEmbeddingName,
     denseLayers,
+    ignoredModules,
     colbert,
     sentenceTransformersConfig: stConfig,
     tokenizerJson: readJson(tokenizerPath, "tokenizer.json"),

@@ -203,6 +203,12 @@ export class ColBERT implements EmbeddingModel {
       ? resolve(pathOrHubId)
       : await resolveModelPath(pathOrHubId, hubOptions);
     const checkpoint = describeCheckpoint(dir);
+    const dropped = checkpoint.ignoredModules.filter((t) => !t.endsWith("Normalize"));
+    if (dropped.length > 0) {
+      warn(
+        `${join(dir, "modules.json")}: ignoring ${dropped.join(", ")}: a ColBERT keeps only the Transformer and its Dense modules, as PyLate does`,
+      );
+    }
     const config = resolveColBERTConfig(options, checkpoint.colbert);
     if (options.tokenizerKwargs) {
       checkpoint.tokenizerConfig = { ...checkpoint.tokenizerConfig, ...options.tokenizerKwargs };

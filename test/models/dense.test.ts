@@ -381,3 +381,37 @@ test("embeddingSize different from the checkpoint's appends a new Dense, as PyLa
   assert.equal(again.denseLayers.length, 2);
   assert.deepEqual(await again.encode(["late interaction"]), [d]);
 });
+
+test("a sentence-transformers layout keeps only its Transformer and Dense modules, as PyLate does", async () => {
+  const layer: LayerSpec = {
+    activation: "torch.nn.modules.activation.Tanh",
+    weight: fixtureW,
+    out: 32,
+    inp: 64,
+    bias: randomMatrix(8, 1, 32),
+  };
+  const dir = makeModel("st-layout", [layer]);
+  writeFileSync(
+    join(dir, "modules.json"),
+    JSON.stringify([
+      { idx: 0, name: "0", path: "", type: "sentence_transformers.models.Transformer" },
+      { idx: 1, name: "1", path: "1_Pooling", type: "sentence_transformers.models.Pooling" },
+      { idx: 2, name: "2", path: "1_Dense", type: "sentence_transformers.models.Dense" },
+      { idx: 3, name: "3", path: "3_Normalize", type: "sentence_transformers.models.Normalize" },
+    ]),
+  );
+  const warnings: string[] = [];
+  const model = await load(dir, { warn: (m: string) => warnings.push(m) });
+  assert.match(
+    warnings.join("\n"),
+    /ignoring sentence_transformers\.models\.Pooling: a ColBERT keeps only/,
+  );
+  assert.doesNotMatch(warnings.join("\n"), /Normalize/);
+  assert.deepEqual(model.checkpoint.ignoredModules, [
+    "sentence_transformers.models.Pooling",
+    "sentence_transformers.models.Normalize",
+  ]);
+  const hidden = await hiddenStates(false);
+  const raw = await model.encode(TEXTS, { normalizeEmbeddings: false });
+  hidden.forEach((x, t) => assertClose(raw[t], applyLayer(x, layer), `text ${t}`));
+});
