@@ -149,6 +149,7 @@ export class ColBERT implements EmbeddingModel {
   private readonly skiplistIds: Set<number>;
   private readonly tempDirs: string[];
   private readonly warn: (message: string) => void;
+  private folded: DenseWeights | null | undefined;
   private disposed = false;
 
   private constructor(args: {
@@ -161,6 +162,7 @@ export class ColBERT implements EmbeddingModel {
     truncateDim: number | null;
     tempDirs: string[];
     warn: (message: string) => void;
+    folded: DenseWeights | null;
   }) {
     this.config = args.config;
     this.tokenizer = args.tokenizer;
@@ -171,6 +173,7 @@ export class ColBERT implements EmbeddingModel {
     this.truncateDim = args.truncateDim;
     this.tempDirs = args.tempDirs;
     this.warn = args.warn;
+    this.folded = args.folded;
     // colbert.py: convert_tokens_to_ids(word) for each skiplist word; unknown words map to
     // the [UNK] id, as in Python.
     const unk = this.tokenizer.tokenToId("[UNK]");
@@ -282,7 +285,7 @@ export class ColBERT implements EmbeddingModel {
     // A linear chain is one matrix in the graph (the training graph reads the same `dense`);
     // a chain with activations is built layer by layer.
     const folded = foldLinearChain(denseLayers);
-    const plan = planDenseChain(denseLayers);
+    const plan = folded ? [] : planDenseChain(denseLayers);
     const encoder = await createEncoder(backboneDir, {
       weights,
       weightPrefix: weights.prefix,
@@ -307,6 +310,7 @@ export class ColBERT implements EmbeddingModel {
       truncateDim,
       tempDirs,
       warn,
+      folded,
     });
   }
 
@@ -315,7 +319,9 @@ export class ColBERT implements EmbeddingModel {
    * defined when every module has the Identity activation (what training needs).
    */
   get dense(): DenseWeights {
-    const folded = foldLinearChain(this.denseLayers);
+    // Folding a deep chain costs out·mid·in multiply-adds: once.
+    if (this.folded === undefined) this.folded = foldLinearChain(this.denseLayers);
+    const folded = this.folded;
     if (!folded) {
       const acts = this.denseLayers.map((l, i) => `${i + 1}_Dense: ${l.activation}`).join(", ");
       throw new UnsupportedError(
