@@ -149,7 +149,8 @@ export class ColBERT implements EmbeddingModel {
   private readonly skiplistIds: Set<number>;
   private readonly tempDirs: string[];
   private readonly warn: (message: string) => void;
-  private folded: DenseWeights | null | undefined;
+  /** The chain as one linear map (folded once at load), null when it has activations. */
+  private readonly folded: DenseWeights | null;
   private disposed = false;
 
   private constructor(args: {
@@ -319,8 +320,6 @@ export class ColBERT implements EmbeddingModel {
    * defined when every module has the Identity activation (what training needs).
    */
   get dense(): DenseWeights {
-    // Folding a deep chain costs out·mid·in multiply-adds: once.
-    if (this.folded === undefined) this.folded = foldLinearChain(this.denseLayers);
     const folded = this.folded;
     if (!folded) {
       const acts = this.denseLayers.map((l, i) => `${i + 1}_Dense: ${l.activation}`).join(", ");
