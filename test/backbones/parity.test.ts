@@ -214,6 +214,60 @@ for (const model of ["bert-tiny-colbert", "modernbert-tiny-colbert"]) {
       });
     });
 
+    test("a batch run in row chunks (runTokenBudget) gives the padded batch's embeddings and hidden states", async () => {
+      const b = exp.documents_encode_batch;
+      const B = b.input_ids.length;
+      const L = b.input_ids[0].length;
+      const batch = {
+        inputIds: ids(b.input_ids.flat()),
+        attentionMask: ids(b.attention_mask.flat()),
+        tokenTypeIds: b.token_type_ids ? ids(b.token_type_ids.flat()) : undefined,
+        batchSize: B,
+        seqLength: L,
+      };
+      assert.ok(B >= 3, "the fixture batch has several rows to split");
+      const chunked = await createEncoder(dir, {
+        dense: denseOf(model),
+        outputHiddenStates: true,
+        threads: 1,
+        runTokenBudget: 2 * L - 1, // one row per run
+      });
+      try {
+        const whole = await raw.run(batch);
+        const parts = await chunked.run(batch);
+        assert.deepEqual(parts.dims, whole.dims);
+        // The same rows through the same kernels: equal up to float summation order.
+        assertClose(parts.embeddings, Array.from(whole.embeddings), EMB_TOL, "chunked embeddings");
+        assert.equal(parts.hiddenStates!.length, whole.hiddenStates!.length);
+        parts.hiddenStates!.forEach((h, i) => {
+          assertClose(h, Array.from(whole.hiddenStates![i]), HIDDEN_TOL, `chunked hidden ${i}`);
+        });
+        b.order.forEach((docIndex: number, row: number) => {
+          const d = exp.documents[docIndex];
+          const D = parts.dims[2];
+          const v = pick(parts.embeddings, row * L * D, D, d.kept_positions);
+          // Unnormalised Dense output here; compare directions with the fixture's unit vectors.
+          for (let t = 0; t < d.kept_positions.length; t++) {
+            const row_ = v.subarray(t * D, (t + 1) * D);
+            const norm = Math.hypot(...row_);
+            row_.forEach((x, j) => {
+              row_[j] = x / norm;
+            });
+          }
+          assertClose(v, d.embeddings, EMB_TOL, `chunked batch row ${row}`);
+        });
+      } finally {
+        await chunked.dispose();
+      }
+    });
+
+    test("runTokenBudget must be a positive integer", async () => {
+      await assert.rejects(
+        createEncoder(dir, { runTokenBudget: 0 }),
+        /runTokenBudget must be a positive integer, got 0/,
+      );
+    });
+
     test("a fully masked row stays finite and does not disturb the other rows", async () => {
       const q = exp.queries[0];
       const L = q.input_ids.length;

@@ -72,7 +72,16 @@ export interface EncoderOptions extends EncoderGraphOptions {
   threads?: number;
   /** Let idle ORT threads spin (ORT default true; false is kinder on a shared machine). */
   allowSpinning?: boolean;
+  /**
+   * Most tokens (rows × seqLength) per onnxruntime run; larger batches run in row chunks.
+   * Default: as many as keep the [tokens, intermediate_size] feed-forward activations within
+   * ~18 MiB, i.e. cache-sized (BERT-base: 1,536 tokens). Results do not depend on it.
+   */
+  runTokenBudget?: number;
 }
+
+/** Bytes of [tokens, intermediate] float32 activations one run may hold (see runTokenBudget). */
+const RUN_ACTIVATION_BYTES = 18 * 2 ** 20;
 
 export interface EncoderGraph {
   readonly graph: Graph;
@@ -256,6 +265,16 @@ export async function createEncoder(
   });
   const vocab = config.int("vocab_size");
   const maxLength = builder.maxSequenceLength(config);
+  // BERT-base, batch 32 × 180 tokens: chunks of 8 rows ran 15-20% faster than one run of 32
+  // (bench/encode.ts), the feed-forward activations then staying in the last-level cache.
+  const intermediate = config.num("intermediate_size", 4 * built.hiddenSize);
+  const tokenBudget =
+    options.runTokenBudget ?? Math.floor(RUN_ACTIVATION_BYTES / (4 * Math.max(1, intermediate)));
+  if (!Number.isInteger(tokenBudget) || tokenBudget < 1) {
+    throw new InvalidArgumentError(
+      `runTokenBudget must be a positive integer, got ${options.runTokenBudget}`,
+    );
+  }
   return {
     hiddenSize: built.hiddenSize,
     outputDim: built.outputDim,
@@ -282,25 +301,53 @@ export async function createEncoder(
           );
         }
       }
-      const dims = [B, L];
-      const feeds: Record<string, { data: BigInt64Array; dims: number[] }> = {
-        input_ids: { data: batch.inputIds, dims },
-        attention_mask: { data: batch.attentionMask, dims },
-      };
-      if (built.usesTokenTypeIds) {
-        if (batch.tokenTypeIds) checkIds("tokenTypeIds", batch.tokenTypeIds, n, batch);
-        feeds.token_type_ids = { data: batch.tokenTypeIds ?? new BigInt64Array(n), dims };
+      if (built.usesTokenTypeIds && batch.tokenTypeIds) {
+        checkIds("tokenTypeIds", batch.tokenTypeIds, n, batch);
       }
-      const out = await session.run(feeds);
-      const result: EncoderOutput = {
-        embeddings: out.embeddings.data as Float32Array,
-        dims: [B, L, built.outputDim],
+      const D = built.outputDim;
+      const rowsPerRun = Math.max(1, Math.floor(tokenBudget / L));
+      const runRows = async (r0: number, rows: number) => {
+        const range = (a: BigInt64Array) => a.subarray(r0 * L, (r0 + rows) * L);
+        const dims = [rows, L];
+        const feeds: Record<string, { data: BigInt64Array; dims: number[] }> = {
+          input_ids: { data: range(batch.inputIds), dims },
+          attention_mask: { data: range(batch.attentionMask), dims },
+        };
+        if (built.usesTokenTypeIds) {
+          feeds.token_type_ids = {
+            data: batch.tokenTypeIds ? range(batch.tokenTypeIds) : new BigInt64Array(rows * L),
+            dims,
+          };
+        }
+        return session.run(feeds);
       };
-      if (options.outputHiddenStates) {
-        result.hiddenStates = built.outputNames
-          .slice(1)
-          .map((name) => out[name].data as Float32Array);
+      if (rowsPerRun >= B) {
+        const out = await runRows(0, B);
+        const result: EncoderOutput = {
+          embeddings: out.embeddings.data as Float32Array,
+          dims: [B, L, D],
+        };
+        if (options.outputHiddenStates) {
+          result.hiddenStates = built.outputNames
+            .slice(1)
+            .map((name) => out[name].data as Float32Array);
+        }
+        return result;
       }
+      // Rows are independent (attention stays within a row), so chunks give the same values.
+      const embeddings = new Float32Array(B * L * D);
+      const hiddenNames = options.outputHiddenStates ? built.outputNames.slice(1) : [];
+      const hiddenStates = hiddenNames.map(() => new Float32Array(B * L * built.hiddenSize));
+      for (let r0 = 0; r0 < B; r0 += rowsPerRun) {
+        const rows = Math.min(rowsPerRun, B - r0);
+        const out = await runRows(r0, rows);
+        embeddings.set(out.embeddings.data as Float32Array, r0 * L * D);
+        hiddenNames.forEach((name, i) => {
+          hiddenStates[i].set(out[name].data as Float32Array, r0 * L * built.hiddenSize);
+        });
+      }
+      const result: EncoderOutput = { embeddings, dims: [B, L, D] };
+      if (options.outputHiddenStates) result.hiddenStates = hiddenStates;
       return result;
     },
     dispose: () => session.dispose(),
