@@ -247,6 +247,13 @@ function checkIds(
   }
 }
 
+/** runTokenBudget's default for a backbone config (tokens per onnxruntime run). */
+export function defaultRunTokenBudget(config: HfConfig): number {
+  const hidden = config.num("hidden_size", 768);
+  const intermediate = config.num("intermediate_size", 4 * hidden);
+  return Math.max(1, Math.floor(RUN_ACTIVATION_BYTES / (4 * Math.max(1, intermediate))));
+}
+
 /** Opens a model directory's backbone (config.json + safetensors) as an ORT session. */
 export async function createEncoder(
   modelDir: string,
@@ -267,9 +274,7 @@ export async function createEncoder(
   const maxLength = builder.maxSequenceLength(config);
   // BERT-base, batch 32 × 180 tokens: chunks of 8 rows ran 15-20% faster than one run of 32
   // (bench/encode.ts), the feed-forward activations then staying in the last-level cache.
-  const intermediate = config.num("intermediate_size", 4 * built.hiddenSize);
-  const tokenBudget =
-    options.runTokenBudget ?? Math.floor(RUN_ACTIVATION_BYTES / (4 * Math.max(1, intermediate)));
+  const tokenBudget = options.runTokenBudget ?? defaultRunTokenBudget(config);
   if (!Number.isInteger(tokenBudget) || tokenBudget < 1) {
     throw new InvalidArgumentError(
       `runTokenBudget must be a positive integer, got ${options.runTokenBudget}`,

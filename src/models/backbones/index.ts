@@ -11,6 +11,7 @@ export {
   buildEncoderGraph,
   createEncoder,
   type DenseWeights,
+  defaultRunTokenBudget,
   detectWeightPrefix,
   type EncoderBatch,
   type EncoderGraph,
