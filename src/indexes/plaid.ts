@@ -1,5 +1,6 @@
 import { ConfigError, IndexError, InvalidArgumentError } from "../util/errors.js";
 import type { Matrix } from "../util/matrix.js";
+import { hasWasmKernels, WasmApprox, WasmDecompressor } from "./wasm-kernels.js";
 import { BaseIndex, type BaseIndexOptions, type EncodedChunk } from "./base.js";
 import {
   byteWeightTable,
@@ -13,13 +14,13 @@ import {
   roundToF16,
   trainCodec,
 } from "./codec.js";
-import { argmaxABt, gatherMax, gemmABt, hasFastKernels, maxSimPadded } from "./kernels.js";
+import { argmaxABt, gemmABt, maxSimPadded } from "./kernels.js";
 
 /** Padded document tokens decompressed per exact-scoring batch (16 MB at dim 128). */
 const EXACT_BATCH_TOKENS = 32_768;
 
-/** Below this much gather work the bounded JS scan beats a session run. */
-const FAST_APPROX_MIN_WORK = 2_000_000;
+/** Query-centroid scores computed per product: queries are grouped up to 16M floats (64 MB). */
+const SCORE_GROUP_FLOATS = 16 * 1024 * 1024;
 
 import type { MetadataStore } from "./metadata.js";
 import { type SpillReader, spillDocuments } from "./spill.js";
@@ -156,6 +157,8 @@ export class PLAID extends BaseIndex {
   /** Distinct centroids of each document (for approximate scores): uniq[uStart[d] …]. */
   private uniq = new Uint32Array(0);
   private uniqUsed = 0;
+  /** Changes whenever `uniq` does (the WebAssembly scorer keeps a copy). */
+  private uniqVersion = 0;
   private uStart = new Int32Array(0);
   private uLen = new Int32Array(0);
 
@@ -512,6 +515,7 @@ export class PLAID extends BaseIndex {
       }
       this.uLen[d] = this.uniqUsed - this.uStart[d];
     }
+    this.uniqVersion++;
   }
 
   // ---- search ----
@@ -538,6 +542,11 @@ export class PLAID extends BaseIndex {
     throw new Error("unreachable: PLAID scores queries in searchBatch");
   }
 
+  /**
+   * Queries go through in groups: one product gives the centroid scores of every query token
+   * of the group ([K, rows], about 64 queries of 32 tokens at K = 8192); each query then
+   * copies its columns into its own [K + 1, nq] table (row K is −∞) for the later stages.
+   */
   protected override async searchBatch(
     queries: Matrix[],
     k: number,
@@ -550,97 +559,103 @@ export class PLAID extends BaseIndex {
     const dim = codec.dim;
     const K = numCentroids(codec);
     const out: [number, number][][] = [];
-    for (const q of queries) {
-      if (q.rows === 0) {
-        out.push([]);
+    for (let b = 0; b < queries.length; ) {
+      let e = b;
+      let rows = 0;
+      while (
+        e < queries.length &&
+        (e === b || (rows + queries[e].rows) * K <= SCORE_GROUP_FLOATS)
+      ) {
+        rows += queries[e].rows;
+        e++;
+      }
+      if (rows === 0) {
+        for (let j = b; j < e; j++) out.push([]);
+        b = e;
         continue;
       }
-      // Centroid-query scores [K, nq] straight from one product (a centroid's scores are
-      // contiguous for the approximate scores; probing reads a column), plus a −∞ pad row K.
-      const nq = q.rows;
-      const Y = await gemmABt(codec.centroids, K, q.data, nq, dim);
-      if (this.scoreTable.length < (K + 1) * nq) this.scoreTable = new Float32Array((K + 1) * nq);
-      const S = this.scoreTable.subarray(0, (K + 1) * nq);
-      S.set(Y);
-      S.fill(Number.NEGATIVE_INFINITY, K * nq);
-      out.push(await this.searchWithScores(q, S, nq, 0, k, allowed, allowedCount, params));
+      const Q = new Float32Array(rows * dim);
+      let o = 0;
+      for (let j = b; j < e; j++) {
+        Q.set(queries[j].data.subarray(0, queries[j].rows * dim), o);
+        o += queries[j].rows * dim;
+      }
+      const S = await gemmABt(codec.centroids, K, Q, rows, dim); // [K, rows]
+      let off = 0;
+      for (let j = b; j < e; j++) {
+        const q = queries[j];
+        if (q.rows === 0) {
+          out.push([]);
+          continue;
+        }
+        const T = this.queryTable(S, rows, off, q.rows, K);
+        out.push(await this.searchWithScores(q, T, k, allowed, allowedCount, params));
+        off += q.rows;
+      }
+      b = e;
     }
     return out;
   }
 
-  /**
-   * One query, given its centroid scores S[c·stride + i] ([K + 1, nq], row K is −∞).
-   */
-  private async searchWithScores(
-    q: Matrix,
+  /** One query's centroid scores T[c·nq + i] out of the group's [K, stride], plus a −∞ row K. */
+  private queryTable(
     S: Float32Array,
     stride: number,
     off: number,
+    nq: number,
+    K: number,
+  ): Float32Array {
+    if (this.scoreTable.length < (K + 1) * nq) this.scoreTable = new Float32Array((K + 1) * nq);
+    const T = this.scoreTable.subarray(0, (K + 1) * nq);
+    if (stride === nq) T.set(S.subarray(0, K * nq));
+    else {
+      for (let c = 0, so = off, to = 0; c < K; c++, so += stride, to += nq) {
+        for (let i = 0; i < nq; i++) T[to + i] = S[so + i];
+      }
+    }
+    T.fill(Number.NEGATIVE_INFINITY, K * nq);
+    return T;
+  }
+
+  /** One query, given its centroid scores T ([K + 1, nq], row K is −∞). */
+  private async searchWithScores(
+    q: Matrix,
+    T: Float32Array,
     k: number,
     allowed: Uint8Array | null,
     allowedCount: number,
     params: PlaidSearchParameters,
   ): Promise<[number, number][]> {
-    const codec = this.codec!;
     const nq = q.rows;
-    const K = numCentroids(codec);
+    const K = numCentroids(this.codec!);
     const n = this.alive.length;
-    // fast-plaid keeps the best nFullScores by approximate score, then decompresses the best
-    // quarter of those: that is the best M by approximate score.
+    // fast-plaid and next-plaid keep the best nFullScores by approximate score, then
+    // decompress the best quarter of those: that is the best M by approximate score.
     const M = Math.max(Math.floor(params.nFullScores / 4), k);
     let best: Int32Array;
     if (allowed && allowedCount <= params.nFullScores) {
       // A small filtered set: score all of it (probing would miss filtered documents).
       const cands: number[] = [];
       for (let d = 0; d < n; d++) if (allowed[d]) cands.push(d);
-      best = this.topApprox(cands, S, stride, 0, nq, M);
+      best =
+        cands.length <= M
+          ? Int32Array.from(cands)
+          : this.bestApprox(cands, cands.length, T, K, nq, M);
     } else {
-      best = await this.probeAndApprox(S, stride, off, nq, K, M, params, allowed);
+      best = await this.probeAndApprox(T, nq, K, M, params, allowed);
     }
-    return this.exactScores(q, best, S, stride, off, k);
-  }
-
-  /** Full approximate scores of `cands`, the best M (ties: lower docno). */
-  private topApprox(
-    cands: number[],
-    S: Float32Array,
-    stride: number,
-    off: number,
-    nq: number,
-    M: number,
-  ): Int32Array {
-    const heap = new MinHeap(M);
-    const mx = new Float32Array(nq);
-    for (const d of cands) {
-      heap.push(d, this.approx(d, S, stride, off, nq, mx));
-    }
-    return heap.sortedDocs();
-  }
-
-  /** Σ_i max over the document's (distinct) centroids c of S[c, i]. */
-  private approx(
-    d: number,
-    S: Float32Array,
-    stride: number,
-    off: number,
-    nq: number,
-    mx: Float32Array,
-  ): number {
-    return approxKernel(S, stride, off, nq, this.uniq, this.uStart[d], this.uLen[d], mx);
+    return await this.exactScores(q, best, k);
   }
 
   /**
-   * Probing plus the exact best M by approximate score, without scoring every candidate:
-   * the cells probed give every candidate a lower bound m_i(d) = max over its probed cells of
-   * S[c, i]; a cell that token i did not probe scores at most θ_i (its nIvfProbe-th best), so
-   * approx(d) <= Σ_i max(m_i(d), θ_i). Candidates are scored in decreasing order of that
-   * bound until the M-th best score beats the next bound: the same M documents as scoring
-   * all of them (fast-plaid), for a fraction of the work.
+   * Probing, then the best M candidates by approximate score (fast-plaid: every candidate is
+   * scored against all K centroid scores, not only the probed cells).
+   *
+   * centroidScoreThreshold (next-plaid): a probed cell whose best score over the query tokens
+   * is below it is not opened (fewer candidates); approximate scores still use every centroid.
    */
   private async probeAndApprox(
-    S: Float32Array,
-    stride: number,
-    off: number,
+    T: Float32Array,
     nq: number,
     K: number,
     M: number,
@@ -648,242 +663,140 @@ export class PLAID extends BaseIndex {
     allowed: Uint8Array | null,
   ): Promise<Int32Array> {
     const probe = Math.min(params.nIvfProbe, K);
-    const cells = new Set<number>();
-    const theta = new Float32Array(nq);
-    const bestC = new Int32Array(probe);
-    const bestS = new Float32Array(probe);
-    for (let i = 0; i < nq; i++) {
-      const filled = topCells(S, i, stride, K, probe, bestC, bestS);
-      for (let j = 0; j < filled; j++) cells.add(bestC[j]);
-      theta[i] = filled === probe && probe < K ? bestS[filled - 1] : Number.NEGATIVE_INFINITY;
+    // Top `probe` centroids of every query token in one pass over the table (rows are
+    // contiguous): lists sorted best first, ties keep the lower centroid.
+    const pn = nq * probe;
+    if (this.probeScores.length < pn) {
+      this.probeScores = new Float32Array(pn);
+      this.probeCells = new Int32Array(pn);
     }
+    const bestS = this.probeScores;
+    const bestC = this.probeCells;
+    bestS.fill(Number.NEGATIVE_INFINITY, 0, pn);
+    bestC.fill(-1, 0, pn);
+    for (let c = 0, o = 0; c < K; c++, o += nq) {
+      for (let i = 0, base = 0; i < nq; i++, base += probe) {
+        const v = T[o + i];
+        let j = base + probe - 1;
+        if (v > bestS[j]) {
+          while (j > base && bestS[j - 1] < v) {
+            bestS[j] = bestS[j - 1];
+            bestC[j] = bestC[j - 1];
+            j--;
+          }
+          bestS[j] = v;
+          bestC[j] = c;
+        }
+      }
+    }
+    // Candidates: the live (and allowed) documents of the probed cells, each once.
+    if (this.cellMark.length < K) this.cellMark = new Int32Array(K);
+    const mark = this.cellMark;
+    const epoch = ++this.cellEpoch;
+    const thr = params.centroidScoreThreshold;
     const n = this.alive.length;
-    if (this.candIndex.length < n)
-      this.candIndex = new Int32Array(Math.max(n, this.candIndex.length * 2));
-    const candIndex = this.candIndex;
+    if (this.candList.length < n) this.candList = new Int32Array(n);
+    const cands = this.candList;
     const stampValue = ++this.stampValue;
     if (this.stamp.length < n) this.stamp = new Int32Array(Math.max(n, this.stamp.length * 2));
     const stamp = this.stamp;
-    const cands: number[] = [];
-    let lower = this.lowerBuffer;
-    for (const c of cells) {
+    let nc = 0;
+    for (let j = 0; j < pn; j++) {
+      const c = bestC[j];
+      if (c < 0 || mark[c] === epoch) continue;
+      mark[c] = epoch;
+      if (thr !== null) {
+        let mx = Number.NEGATIVE_INFINITY;
+        for (let t = 0, o = c * nq; t < nq; t++) if (T[o + t] > mx) mx = T[o + t];
+        if (mx < thr) continue;
+      }
       const list = this.ivf[c];
-      const so = c * stride; // S is this query's own table
       for (let li = 0; li < list.length; li++) {
         const d = list[li];
-        if (!this.alive[d] || (allowed && !allowed[d])) continue;
-        let idx: number;
-        if (stamp[d] !== stampValue) {
-          stamp[d] = stampValue;
-          idx = cands.length;
-          candIndex[d] = idx;
-          cands.push(d);
-          if (lower.length < (idx + 1) * nq) {
-            const grown = new Float32Array(Math.max((idx + 1) * nq, lower.length * 2));
-            grown.set(lower);
-            lower = grown;
-          }
-          for (let i = 0; i < nq; i++) lower[idx * nq + i] = S[so + i];
-        } else {
-          idx = candIndex[d];
-          const lo = idx * nq;
-          for (let i = 0; i < nq; i++) if (S[so + i] > lower[lo + i]) lower[lo + i] = S[so + i];
-        }
+        if (stamp[d] === stampValue || !this.alive[d] || (allowed && !allowed[d])) continue;
+        stamp[d] = stampValue;
+        cands[nc++] = d;
       }
     }
-    this.lowerBuffer = lower;
-    const thr = params.centroidScoreThreshold;
-    if (thr !== null) return this.approxTopPruned(cands, S, nq, M, thr);
-    if (cands.length <= M) return Int32Array.from(cands).sort();
-    if (hasFastKernels() && cands.length * nq * 64 >= FAST_APPROX_MIN_WORK) {
-      return this.approxTopFast(cands, S, nq, M);
-    }
-    const upper = new Float32Array(cands.length);
-    for (let idx = 0; idx < cands.length; idx++) {
-      let u = 0;
-      const lo = idx * nq;
-      for (let i = 0; i < nq; i++) u += Math.max(lower[lo + i], theta[i]);
-      upper[idx] = u;
-    }
-    const order = Array.from(cands.keys()).sort((a, b) => upper[b] - upper[a]);
-    const heap = new MinHeap(M);
-    const mx = new Float32Array(nq);
-    for (const idx of order) {
-      if (heap.full && upper[idx] < heap.min) break;
-      heap.push(cands[idx], this.approx(cands[idx], S, stride, 0, nq, mx));
-    }
-    return heap.sortedDocs();
+    if (nc <= M) return cands.slice(0, nc).sort();
+    return this.bestApprox(cands, nc, T, K, nq, M);
   }
 
-  /**
-   * Approximate scores of all candidates in a few onnxruntime runs (Gather + ReduceMax over
-   * each document's distinct centroids, padded with a −∞ row), then the best M.
-   */
-  private async approxTopFast(
-    cands: number[],
-    S: Float32Array,
+  /** Approximate scores of cands[0 .. nc), the best M (ties: lower docno). */
+  private bestApprox(
+    cands: ArrayLike<number>,
+    nc: number,
+    T: Float32Array,
+    K: number,
     nq: number,
     M: number,
-  ): Promise<Int32Array> {
-    const K = numCentroids(this.codec!);
-    // S is this query's [K + 1, nq] table (row K is −∞).
-    const T = S;
+  ): Int32Array {
     const heap = new MinHeap(M);
-    const BATCH = 1024;
-    for (let b = 0; b < cands.length; b += BATCH) {
-      const e = Math.min(cands.length, b + BATCH);
-      let L = 1;
-      for (let j = b; j < e; j++) L = Math.max(L, this.uLen[cands[j]]);
-      const idx = new Int32Array((e - b) * L).fill(K);
-      for (let j = b; j < e; j++) {
+    if (hasWasmKernels()) {
+      this.wasm ??= new WasmApprox();
+      if (this.approxOut.length < nc) this.approxOut = new Float64Array(Math.max(nc, 1024));
+      const out = this.approxOut;
+      this.wasm.score(
+        T,
+        K,
+        nq,
+        this.uniq,
+        this.uniqUsed,
+        this.uniqVersion,
+        this.uStart,
+        this.uLen,
+        cands,
+        nc,
+        out,
+      );
+      for (let j = 0; j < nc; j++) heap.push(cands[j], out[j]);
+    } else {
+      const mx = new Float32Array(nq);
+      for (let j = 0; j < nc; j++) {
         const d = cands[j];
-        idx.set(this.uniq.subarray(this.uStart[d], this.uStart[d] + this.uLen[d]), (j - b) * L);
-      }
-      const Y = await gatherMax(T, K + 1, nq, idx, e - b, L);
-      for (let j = b; j < e; j++) {
-        let sum = 0;
-        const yo = (j - b) * nq;
-        for (let i = 0; i < nq; i++) sum += Y[yo + i];
-        heap.push(cands[j], sum);
+        heap.push(d, approxKernel(T, nq, this.uniq, this.uStart[d], this.uLen[d], mx));
       }
     }
     return heap.sortedDocs();
   }
 
-  /**
-   * Approximate scores over each candidate's centroids that score at least `thr` for some
-   * query token (PLAID's centroid pruning), the best M; candidates with none are dropped.
-   */
-  private async approxTopPruned(
-    cands: number[],
-    S: Float32Array,
-    nq: number,
-    M: number,
-    thr: number,
-  ): Promise<Int32Array> {
-    const K = numCentroids(this.codec!);
-    if (this.keepCentroid.length < K) this.keepCentroid = new Uint8Array(K);
-    const keep = this.keepCentroid;
-    for (let c = 0; c < K; c++) {
-      let mx = Number.NEGATIVE_INFINITY;
-      for (let i = 0, o = c * nq; i < nq; i++) if (S[o + i] > mx) mx = S[o + i];
-      keep[c] = mx >= thr ? 1 : 0;
-    }
-    const kept: number[] = [];
-    const lens: number[] = [];
-    let total = 0;
-    for (const d of cands) {
-      let n = 0;
-      for (let t = this.uStart[d], e = t + this.uLen[d]; t < e; t++) n += keep[this.uniq[t]];
-      if (n > 0) {
-        kept.push(d);
-        lens.push(n);
-        total += n;
-      }
-    }
-    const heap = new MinHeap(M);
-    const fast = hasFastKernels() && total * nq >= FAST_APPROX_MIN_WORK;
-    const mx = new Float32Array(nq);
-    const BATCH = 1024;
-    for (let b = 0; b < kept.length; b += BATCH) {
-      const e = Math.min(kept.length, b + BATCH);
-      let L = 1;
-      for (let j = b; j < e; j++) L = Math.max(L, lens[j]);
-      // Surviving centroids of each document, padded with the −∞ row K.
-      const idx = new Int32Array((e - b) * L).fill(K);
-      for (let j = b; j < e; j++) {
-        const d = kept[j];
-        let o = (j - b) * L;
-        for (let t = this.uStart[d], te = t + this.uLen[d]; t < te; t++) {
-          if (keep[this.uniq[t]]) idx[o++] = this.uniq[t];
-        }
-      }
-      if (fast) {
-        const Y = await gatherMax(S, K + 1, nq, idx, e - b, L);
-        for (let j = b; j < e; j++) {
-          let sum = 0;
-          const yo = (j - b) * nq;
-          for (let i = 0; i < nq; i++) if (Y[yo + i] > Number.NEGATIVE_INFINITY) sum += Y[yo + i];
-          heap.push(kept[j], sum);
-        }
-      } else {
-        for (let j = b; j < e; j++) {
-          mx.fill(Number.NEGATIVE_INFINITY);
-          for (let t = (j - b) * L, te = t + lens[j]; t < te; t++) {
-            const base = idx[t] * nq;
-            for (let i = 0; i < nq; i++) if (S[base + i] > mx[i]) mx[i] = S[base + i];
-          }
-          let sum = 0;
-          for (let i = 0; i < nq; i++) if (mx[i] > Number.NEGATIVE_INFINITY) sum += mx[i];
-          heap.push(kept[j], sum);
-        }
-      }
-    }
-    return heap.sortedDocs();
-  }
-
-  private keepCentroid = new Uint8Array(0);
-  private candIndex = new Int32Array(0);
+  private candList = new Int32Array(0);
+  private approxOut = new Float64Array(0);
+  private wasm: WasmApprox | null = null;
+  private decompressor: WasmDecompressor | null = null;
   private decompressBuffer = new Float32Array(0);
   private scoreTable = new Float32Array(0);
-  private lowerBuffer = new Float32Array(0);
+  private probeScores = new Float32Array(0);
+  private probeCells = new Int32Array(0);
+  private cellMark = new Int32Array(0);
+  private cellEpoch = 0;
 
   /**
-   * Exact MaxSim of the query against decompressed documents: tokens are decompressed
-   * (normalise(centroid + residual weights)) into one block and scored with one matrix
-   * product Q·Dᵀ, then reduced per document.
+   * Exact MaxSim of the query against the decompressed documents (normalise(centroid +
+   * residual weights)), in padded batches of documents of similar length, one
+   * MatMul+ReduceMax run per batch, never a [nq, all tokens] score matrix.
    */
-  private async exactScores(
-    q: Matrix,
-    docs: Int32Array,
-    _S: Float32Array,
-    _stride: number,
-    _off: number,
-    k: number,
-  ): Promise<[number, number][]> {
+  private async exactScores(q: Matrix, docs: Int32Array, k: number): Promise<[number, number][]> {
     const codec = this.codec!;
     const dim = codec.dim;
     const nq = q.rows;
-    // Documents in order of length, in batches padded to the longest of the batch (short
-    // ones repeat their first token, which leaves every max unchanged): one MatMul+ReduceMax
-    // run per batch, never a [nq, all tokens] score matrix.
     const order = Array.from(docs).filter((d) => this.slots[d].len > 0);
     order.sort((a, b) => this.slots[a].len - this.slots[b].len || a - b);
     const scored: [number, number][] = [];
     if (order.length === 0) return [];
     const maxLen = this.slots[order[order.length - 1]].len;
     const budget = Math.max(EXACT_BATCH_TOKENS, maxLen);
-    if (this.decompressBuffer.length < budget * dim)
-      this.decompressBuffer = new Float32Array(budget * dim);
     const bytesPer = (dim * codec.nbits) / 8;
     const perByte = 8 / codec.nbits;
+    const useWasm = codec.nbits === 4 && dim % 4 === 0 && hasWasmKernels();
     for (let b = 0; b < order.length; ) {
       // Lengths ascend, so the batch's last document sets its padded length.
       let e = b + 1;
       while (e < order.length && (e + 1 - b) * this.slots[order[e]].len <= budget) e++;
       const L = this.slots[order[e - 1]].len;
-      const D = this.decompressBuffer.subarray(0, (e - b) * L * dim);
-      for (let j = b; j < e; j++) {
-        const slot = this.slots[order[j]];
-        const sec = this.chunks[slot.chunk].sections;
-        const o = (j - b) * L * dim;
-        decompressInto(
-          sec.codes as Uint16Array,
-          sec.residuals as Uint8Array,
-          this.invNorms[slot.chunk],
-          slot.start,
-          slot.len,
-          codec.centroids,
-          this.table,
-          dim,
-          bytesPer,
-          perByte,
-          D,
-          o,
-        );
-        // Padding repeats the first token: maxima are unchanged.
-        for (let t = slot.len; t < L; t++) D.copyWithin(o + t * dim, o, o + dim);
-      }
+      const D = useWasm
+        ? this.decompressWasm(order, b, e, L)
+        : this.decompressJs(order, b, e, L, bytesPer, perByte);
       const Y = await maxSimPadded(q.data, nq, D, e - b, L, dim); // [docs, nq]
       for (let j = b; j < e; j++) {
         let s = 0;
@@ -894,6 +807,74 @@ export class PLAID extends BaseIndex {
     }
     scored.sort((a, b) => b[1] - a[1] || a[0] - b[0]);
     return scored.slice(0, k);
+  }
+
+  /**
+   * Documents order[b .. e) decompressed into one block [e − b, L, dim]; a document shorter
+   * than L repeats its first token (which leaves every max unchanged).
+   */
+  private decompressJs(
+    order: number[],
+    b: number,
+    e: number,
+    L: number,
+    bytesPer: number,
+    perByte: number,
+  ): Float32Array {
+    const codec = this.codec!;
+    const dim = codec.dim;
+    if (this.decompressBuffer.length < (e - b) * L * dim)
+      this.decompressBuffer = new Float32Array((e - b) * L * dim);
+    const D = this.decompressBuffer.subarray(0, (e - b) * L * dim);
+    for (let j = b; j < e; j++) {
+      const slot = this.slots[order[j]];
+      const sec = this.chunks[slot.chunk].sections;
+      const o = (j - b) * L * dim;
+      decompressInto(
+        sec.codes as Uint16Array,
+        sec.residuals as Uint8Array,
+        this.invNorms[slot.chunk],
+        slot.start,
+        slot.len,
+        codec.centroids,
+        this.table,
+        dim,
+        bytesPer,
+        perByte,
+        D,
+        o,
+      );
+      for (let t = slot.len; t < L; t++) D.copyWithin(o + t * dim, o, o + dim);
+    }
+    return D;
+  }
+
+  /** As decompressJs, with the WebAssembly SIMD kernel (nbits 4); a view valid until the next call. */
+  private decompressWasm(order: number[], b: number, e: number, L: number): Float32Array {
+    const codec = this.codec!;
+    const dim = codec.dim;
+    const half = dim / 2;
+    const n = (e - b) * L;
+    this.decompressor ??= new WasmDecompressor();
+    const { codes, res, inv } = this.decompressor.prepare(codec.centroids, dim, this.table, n);
+    for (let j = b; j < e; j++) {
+      const slot = this.slots[order[j]];
+      const sec = this.chunks[slot.chunk].sections;
+      const srcCodes = sec.codes as Uint16Array | Uint32Array;
+      const srcRes = sec.residuals as Uint8Array;
+      const srcInv = this.invNorms[slot.chunk];
+      const o = (j - b) * L;
+      const s0 = slot.start;
+      for (let t = 0; t < slot.len; t++) codes[o + t] = srcCodes[s0 + t];
+      res.set(srcRes.subarray(s0 * half, (s0 + slot.len) * half), o * half);
+      inv.set(srcInv.subarray(s0, s0 + slot.len), o);
+      for (let t = slot.len; t < L; t++) {
+        codes[o + t] = srcCodes[s0];
+        res.copyWithin((o + t) * half, o * half, (o + 1) * half);
+        inv[o + t] = srcInv[s0];
+      }
+    }
+    return this.decompressor.run(n);
   }
 
   /** Decompressed embedding of a live document (normalised tokens). */
@@ -928,11 +909,9 @@ export class PLAID extends BaseIndex {
 
 export { defaultNumCentroids };
 
-/** Σ_i max over codes[start .. start+len) of S[code·stride + off + i]. */
+/** Σ_i max over codes[start .. start+len) of T[code·nq + i]. */
 function approxKernel(
-  S: Float32Array,
-  stride: number,
-  off: number,
+  T: Float32Array,
   nq: number,
   codes: Uint32Array,
   start: number,
@@ -941,42 +920,15 @@ function approxKernel(
 ): number {
   mx.fill(Number.NEGATIVE_INFINITY);
   for (let t = start, e = start + len; t < e; t++) {
-    const base = codes[t] * stride + off;
+    const base = codes[t] * nq;
     for (let i = 0; i < nq; i++) {
-      const v = S[base + i];
+      const v = T[base + i];
       if (v > mx[i]) mx[i] = v;
     }
   }
   let s = 0;
   for (let i = 0; i < nq; i++) s += mx[i];
   return s;
-}
-
-/** The `probe` best centroids for one query token (T[o + c·step], c < K), best first. */
-function topCells(
-  T: Float32Array,
-  o: number,
-  step: number,
-  K: number,
-  probe: number,
-  bestC: Int32Array,
-  bestS: Float32Array,
-): number {
-  let filled = 0;
-  for (let c = 0; c < K; c++) {
-    const v = T[o + c * step];
-    if (filled < probe || v > bestS[filled - 1]) {
-      let j = filled < probe ? filled++ : filled - 1;
-      while (j > 0 && bestS[j - 1] < v) {
-        bestS[j] = bestS[j - 1];
-        bestC[j] = bestC[j - 1];
-        j--;
-      }
-      bestS[j] = v;
-      bestC[j] = c;
-    }
-  }
-  return filled;
 }
 
 /** Writes normalise(centroid + residual) of tokens start .. start+len into out at `o`. */
