@@ -1,13 +1,18 @@
-import { maxSim } from "../scores/maxsim.js";
 import type { Matrix } from "../util/matrix.js";
 import { BaseIndex, type BaseIndexOptions, type EncodedChunk, TopK } from "./base.js";
+import { gemmABt } from "./kernels.js";
 import type { ChunkRef } from "./store.js";
 
 export type ExactOptions = BaseIndexOptions;
 
+/** Scores per product in search: [query tokens of the batch, document tokens] ≤ 8M floats. */
+const BLOCK_SCORES = 8 * 1024 * 1024;
+
 /**
  * Brute-force MaxSim over every document, stored as fp32 (the ground truth for the other
  * indexes; fine for small collections). Chunk section `embeddings`: f32 [tokens, dim].
+ * Search multiplies all query tokens of a batch with runs of consecutive document tokens
+ * (one matrix product each) and reduces the scores per document.
  */
 export class Exact extends BaseIndex {
   static readonly TYPE = "exact";
@@ -50,16 +55,73 @@ export class Exact extends BaseIndex {
     return { data: data.subarray(s.start * dim, (s.start + s.len) * dim), rows: s.len, cols: dim };
   }
 
-  protected async searchOne(
-    query: Matrix,
+  protected async searchOne(): Promise<[number, number][]> {
+    throw new Error("unreachable: Exact scores queries in searchBatch");
+  }
+
+  protected override async searchBatch(
+    queries: Matrix[],
     k: number,
     allowed: Uint8Array | null,
-  ): Promise<[number, number][]> {
-    const top = new TopK(k);
+  ): Promise<[number, number][][]> {
+    const dim = this.manifest.dim;
+    const rows = queries.reduce((s, q) => s + q.rows, 0);
+    const tops = queries.map(() => new TopK(k));
+    const Q = new Float32Array(rows * dim);
+    const qOff: number[] = [];
+    for (let j = 0, o = 0; j < queries.length; j++) {
+      qOff.push(o);
+      Q.set(queries[j].data.subarray(0, queries[j].rows * dim), o * dim);
+      o += queries[j].rows;
+    }
+    // Live documents by chunk, in token order; empty documents score 0.
+    const byChunk = new Map<number, number[]>();
     for (let d = 0; d < this.alive.length; d++) {
       if (!this.alive[d] || (allowed && !allowed[d])) continue;
-      top.push(d, maxSim(query, this.docMatrix(d)));
+      const s = this.slots[d];
+      if (s.len === 0) {
+        for (const t of tops) t.push(d, 0);
+        continue;
+      }
+      let list = byChunk.get(s.chunk);
+      if (!list) byChunk.set(s.chunk, (list = []));
+      list.push(d);
     }
-    return top.result();
+    if (rows === 0) return queries.map(() => []);
+    const block = Math.max(1, Math.floor(BLOCK_SCORES / rows));
+    for (const [chunk, docs] of byChunk) {
+      docs.sort((a, b) => this.slots[a].start - this.slots[b].start);
+      const data = this.chunks[chunk].sections.embeddings as Float32Array;
+      for (let b = 0; b < docs.length; ) {
+        // A run of documents whose tokens span at most `block` (at least one document).
+        const lo = this.slots[docs[b]].start;
+        let e = b + 1;
+        while (e < docs.length) {
+          const s = this.slots[docs[e]];
+          if (s.start + s.len - lo > block) break;
+          e++;
+        }
+        const last = this.slots[docs[e - 1]];
+        const width = last.start + last.len - lo;
+        const S = await gemmABt(Q, rows, data.subarray(lo * dim, (lo + width) * dim), width, dim);
+        for (let j = 0; j < queries.length; j++) {
+          const nq = queries[j].rows;
+          if (nq === 0) continue;
+          for (let x = b; x < e; x++) {
+            const s = this.slots[docs[x]];
+            let total = 0;
+            for (let i = 0; i < nq; i++) {
+              const o = (qOff[j] + i) * width + (s.start - lo);
+              let mx = S[o];
+              for (let t = 1; t < s.len; t++) if (S[o + t] > mx) mx = S[o + t];
+              total += mx;
+            }
+            tops[j].push(docs[x], total);
+          }
+        }
+        b = e;
+      }
+    }
+    return tops.map((t, j) => (queries[j].rows === 0 ? [] : t.result()));
   }
 }

@@ -1,6 +1,5 @@
 import { ConfigError, IndexError, InvalidArgumentError } from "../util/errors.js";
 import type { Matrix } from "../util/matrix.js";
-import { hasWasmKernels, WasmApprox, WasmDecompressor } from "./wasm-kernels.js";
 import { BaseIndex, type BaseIndexOptions, type EncodedChunk } from "./base.js";
 import {
   byteWeightTable,
@@ -15,6 +14,7 @@ import {
   trainCodec,
 } from "./codec.js";
 import { argmaxABt, gemmABt, maxSimPadded } from "./kernels.js";
+import { hasWasmKernels, WasmApprox, WasmDecompressor } from "./wasm-kernels.js";
 
 /** Padded document tokens decompressed per exact-scoring batch (16 MB at dim 128). */
 const EXACT_BATCH_TOKENS = 32_768;
