@@ -88,7 +88,7 @@ test("PLAID returns the same results with and without the onnxruntime kernels", 
   try {
     const index = await PLAID.create(t.dir);
     await index.add(ids, docs);
-    // 32-token queries probing 64 cells each: over 1000 candidates, the fast approximate path.
+    // 32-token queries probing 64 cells each: over 1000 candidates.
     const qs = [3, 400, 999].map((i) => query(docs[i], 32, 0.1));
     const fast = await index.search(qs, { k: 10, nFullScores: 64, nIvfProbe: 64 });
     setFastKernels(false);
@@ -104,6 +104,102 @@ test("PLAID returns the same results with and without the onnxruntime kernels", 
       }
     } finally {
       setFastKernels(true);
+    }
+    await index.close();
+  } finally {
+    t.cleanup();
+  }
+});
+
+test("WebAssembly approximate scores equal the scalar loop exactly (odd query length, padded lanes)", async () => {
+  const { WasmApprox, hasWasmKernels } = await import("../../src/indexes/wasm-kernels.js");
+  assert.ok(hasWasmKernels(), "Node 20 has WebAssembly SIMD");
+  const [K, nq] = [300, 13]; // 13 tokens: the last block of 4 has 3 padded lanes
+  const T = random(K * nq, 21);
+  const r = rng(22);
+  const docs = 50;
+  const start = new Int32Array(docs);
+  const len = new Int32Array(docs);
+  const codes: number[] = [];
+  for (let d = 0; d < docs; d++) {
+    start[d] = codes.length;
+    len[d] = d === 7 ? 0 : 1 + Math.floor(r() * 40); // one document without centroids
+    for (let t = 0; t < len[d]; t++) codes.push(Math.floor(r() * K));
+  }
+  const w = new WasmApprox();
+  const pick = [49, 3, 7, 0, 21, 21];
+  const out = new Float64Array(pick.length);
+  w.score(T, K, nq, Uint32Array.from(codes), codes.length, 1, start, len, pick, pick.length, out);
+  pick.forEach((d, j) => {
+    let s = 0;
+    for (let i = 0; i < nq; i++) {
+      let mx = Number.NEGATIVE_INFINITY;
+      for (let t = start[d]; t < start[d] + len[d]; t++) mx = Math.max(mx, T[codes[t] * nq + i]);
+      s += mx;
+    }
+    assert.equal(out[j], s, `document ${d}`); // bit-identical, −∞ for the empty one
+  });
+});
+
+test("WebAssembly nbits-4 decompression equals (centroid + weights) · inverse norm (float32 rounding)", async () => {
+  const { WasmDecompressor } = await import("../../src/indexes/wasm-kernels.js");
+  const [K, dim, n] = [20, 16, 37];
+  const cent = random(K * dim, 31);
+  const pair = random(512, 32);
+  const r = rng(33);
+  const dec = new WasmDecompressor();
+  for (const tokens of [n, 3 * n]) {
+    // The second round grows the memory: views must be fresh.
+    const { codes, res, inv } = dec.prepare(cent, dim, pair, tokens);
+    for (let t = 0; t < tokens; t++) {
+      codes[t] = Math.floor(r() * K);
+      inv[t] = 0.5 + r();
+    }
+    for (let i = 0; i < res.length; i++) res[i] = Math.floor(r() * 256);
+    const got = dec.run(tokens);
+    for (let t = 0; t < tokens; t++) {
+      for (let j = 0; j < dim; j++) {
+        const b = res[t * (dim / 2) + (j >> 1)];
+        const want = (cent[codes[t] * dim + j] + pair[b * 2 + (j & 1)]) * inv[t];
+        assert.ok(Math.abs(got[t * dim + j] - want) <= 1e-6 * Math.max(1, Math.abs(want)));
+      }
+    }
+  }
+});
+
+test("PLAID returns the same results with and without the WebAssembly kernels (nbits 4)", async () => {
+  const { setWasmKernels } = await import("../../src/indexes/wasm-kernels.js");
+  const { docs, ids, query } = synthetic({
+    docs: 800,
+    dim: 32,
+    seed: 51,
+    minLen: 8,
+    maxLen: 30,
+    vocab: 300,
+    noise: 0.2,
+  });
+  const t = tempDir();
+  try {
+    const index = await PLAID.create(t.dir);
+    await index.add(ids, docs);
+    const qs = [3, 400, 799].map((i) => query(docs[i], 32, 0.1));
+    for (const opts of [{}, { nFullScores: 64, nIvfProbe: 2 }]) {
+      const fast = await index.search(qs, { k: 10, ...opts });
+      setWasmKernels(false);
+      try {
+        const slow = await index.search(qs, { k: 10, ...opts });
+        assert.deepEqual(
+          fast.map((r) => r.map((h) => h.id)),
+          slow.map((r) => r.map((h) => h.id)),
+        );
+        // Decompression rounds (c + w)·inv in float32 twice instead of once: 1e-5 on 32 tokens.
+        for (let q = 0; q < 3; q++) {
+          for (let j = 0; j < 10; j++)
+            assert.ok(Math.abs(fast[q][j].score - slow[q][j].score) < 1e-5);
+        }
+      } finally {
+        setWasmKernels(true);
+      }
     }
     await index.close();
   } finally {
