@@ -40,6 +40,12 @@ export interface RuntimeOptions {
    * without the arena, peak RSS of a 2-layer BERT-base training step fell 2.58 → 1.85 GB.
    */
   readonly enableCpuMemArena?: boolean;
+  /**
+   * ORT's memory-pattern planner (default true). Training graphs: off, with the arena on, was
+   * measured 2x faster and half the peak RSS (BERT-base step: the planned block is faulted in
+   * on every run).
+   */
+  readonly enableMemPattern?: boolean;
 }
 
 export function defaultThreads(): number {
@@ -77,6 +83,9 @@ export async function createInferenceSession(
   }
   if (options.enableCpuMemArena !== undefined) {
     sessionOptions.enableCpuMemArena = options.enableCpuMemArena;
+  }
+  if (options.enableMemPattern !== undefined) {
+    sessionOptions.enableMemPattern = options.enableMemPattern;
   }
   const extra: Record<string, string> = {};
   if (typeof model !== "string" && model.externalFolder) {
