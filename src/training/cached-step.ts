@@ -21,7 +21,7 @@ import {
 } from "../losses/types.js";
 import { TrainingGraphBuilder } from "./graph.js";
 import { markNoDecay, type Parameter, readParameters, type TrainableModel } from "./parameters.js";
-import type { StepResult, TrainingStepLike } from "./step.js";
+import { type StepResult, TRAINING_SESSION_OPTIONS, type TrainingStepLike } from "./step.js";
 
 export class CachedContrastiveStep implements TrainingStepLike<ContrastiveBatch> {
   private constructor(
@@ -70,7 +70,7 @@ export class CachedContrastiveStep implements TrainingStepLike<ContrastiveBatch>
     markNoDecay(bwd.graph, params);
     const [s1, s2, s3] = await Promise.all([
       GraphSession.create(enc.graph, { threads }),
-      GraphSession.create(bwd.graph, { threads, enableCpuMemArena: false }),
+      GraphSession.create(bwd.graph, { threads, ...TRAINING_SESSION_OPTIONS }),
       GraphSession.create(lg, { threads }),
     ]);
     return new CachedContrastiveStep(

@@ -8,6 +8,18 @@ import type { ColBERTLoss, MaskOptions } from "../losses/types.js";
 import { TrainingGraphBuilder } from "./graph.js";
 import { markNoDecay, type Parameter, readParameters, type TrainableModel } from "./parameters.js";
 
+/**
+ * onnxruntime options for graphs with a backward pass. ORT's memory-pattern planner lays out
+ * every tensor of a run in one block that is allocated (and page-faulted in) again on every
+ * run; with the arena alone, blocks are reused across runs. Measured on a BERT-base step
+ * (batch 16, 12 layers): 34 → 18 s wall, 15.6 → 0.2 s system time, peak RSS 10.8 → 5.4 GB
+ * (arena off + pattern on, as before → arena on + pattern off).
+ */
+export const TRAINING_SESSION_OPTIONS = Object.freeze({
+  enableCpuMemArena: true,
+  enableMemPattern: false,
+});
+
 export interface StepResult {
   readonly loss: number;
   /** One gradient per parameter, same order as `TrainingStep.parameters`. */
@@ -42,11 +54,9 @@ export class TrainingStep<Batch> implements TrainingStepLike<Batch> {
     const names = b.finish(lg.loss, lg.outputs);
     const params = options.parameters ?? readParameters(model, names);
     markNoDecay(b.graph, params);
-    // No memory arena: the backward graph keeps every activation alive at once, and the arena
-    // holds on to its high-water mark (measured: 2-layer BERT-base step 2.58 → 1.85 GB).
     const session = await GraphSession.create(b.graph, {
       threads: options.threads,
-      enableCpuMemArena: false,
+      ...TRAINING_SESSION_OPTIONS,
     });
     const usesTokenTypeIds = b.builder.usesTokenTypeIds(model.config);
     return new TrainingStep(session, loss, params, usesTokenTypeIds, Object.keys(lg.outputs));
