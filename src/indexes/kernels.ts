@@ -104,6 +104,14 @@ function attrInt(name: string, value: number): number[] {
   // AttributeProto: name = 1, i = 3, type = 20 (INT = 2)
   return [...fieldBytes(1, str(name)), ...fieldInt(3, value), ...fieldInt(20, 2)];
 }
+function attrInts(name: string, values: number[]): number[] {
+  // AttributeProto: name = 1, ints = 8 (one field per value), type = 20 (INTS = 7)
+  return [
+    ...fieldBytes(1, str(name)),
+    ...values.flatMap((v) => fieldInt(8, v)),
+    ...fieldInt(20, 7),
+  ];
+}
 function node(op: string, inputs: string[], outputs: string[], attrs: number[][]): number[] {
   return [
     ...inputs.flatMap((i) => fieldBytes(1, str(i))),
@@ -137,6 +145,41 @@ function gemmModel(argmax: boolean): Uint8Array {
     ...fieldBytes(8, [...fieldBytes(1, []), ...fieldInt(2, 13)]), // opset "" v13
   ];
   return Uint8Array.from(model);
+}
+
+/**
+ * ONNX model: Y = Gemm(A, B, transB=1) [M, N] and I = the indices of the P largest entries of
+ * each column of Y (TopK over Yᵀ, largest first, ties: lower index first), int64 [N, P].
+ */
+function gemmTopKModel(): Uint8Array {
+  const nodes = [
+    fieldBytes(1, node("Gemm", ["A", "B"], ["Y"], [attrInt("transB", 1)])),
+    fieldBytes(1, node("Transpose", ["Y"], ["YT"], [attrInts("perm", [1, 0])])),
+    fieldBytes(
+      1,
+      node(
+        "TopK",
+        ["YT", "P"],
+        ["V", "I"],
+        [attrInt("axis", 1), attrInt("largest", 1), attrInt("sorted", 1)],
+      ),
+    ),
+  ];
+  const graph = [
+    ...nodes.flat(),
+    ...fieldBytes(2, str("tslate_gemm_topk")),
+    ...fieldBytes(11, valueInfo("A", 1, ["M", "D"])),
+    ...fieldBytes(11, valueInfo("B", 1, ["N", "D"])),
+    ...fieldBytes(11, valueInfo("P", 7, ["one"])),
+    ...fieldBytes(12, valueInfo("Y", 1, ["M", "N"])),
+    ...fieldBytes(12, valueInfo("I", 7, ["N", "K"])),
+  ];
+  return Uint8Array.from([
+    ...fieldInt(1, 7),
+    ...fieldBytes(2, str("tslate")),
+    ...fieldBytes(7, graph),
+    ...fieldBytes(8, [...fieldBytes(1, []), ...fieldInt(2, 13)]),
+  ]);
 }
 
 /** ONNX model: Y[n, c] = max over l of T[I[n, l], c]  (Gather then ReduceMax). */
@@ -183,17 +226,19 @@ function maxSimModel(): Uint8Array {
   ]);
 }
 
-function session(argmax: boolean | "gathermax" | "maxsim"): Promise<OrtSessionLike> {
+function session(argmax: boolean | "gathermax" | "maxsim" | "topk"): Promise<OrtSessionLike> {
   const key = `${argmax}:${kernelThreads}`;
   let s = sessions.get(key);
   if (!s) {
     const o = loadOrt()!;
     const model =
-      argmax === "gathermax"
-        ? gatherMaxModel()
-        : argmax === "maxsim"
-          ? maxSimModel()
-          : gemmModel(argmax);
+      argmax === "topk"
+        ? gemmTopKModel()
+        : argmax === "gathermax"
+          ? gatherMaxModel()
+          : argmax === "maxsim"
+            ? maxSimModel()
+            : gemmModel(argmax);
     s = o.InferenceSession.create(model, {
       intraOpNumThreads: kernelThreads,
       interOpNumThreads: 1,
@@ -302,6 +347,36 @@ export async function gemmABt(
     B: new o.Tensor("float32", b, [n, d]),
   });
   return res.Y.data as Float32Array;
+}
+
+/**
+ * Y = A·Bᵀ ([M, N]) and, for each column n of Y, the indices of its P largest entries, best
+ * first, ties to the lower index (Int32Array [N, P]): PLAID's probing of P centroids per query
+ * token in the same run as the query-centroid scores. Null when the onnxruntime path is off or
+ * the product is small (the caller scans Y itself).
+ */
+export async function gemmTopK(
+  a: Float32Array,
+  m: number,
+  b: Float32Array,
+  n: number,
+  d: number,
+  p: number,
+): Promise<{ y: Float32Array; top: Int32Array } | null> {
+  if (m * n * d < ORT_MIN_WORK || !hasFastKernels() || m * n > MAX_SCORE_FLOATS || p > m) {
+    return null;
+  }
+  const o = loadOrt()!;
+  const s = await session("topk");
+  const res = await s.run({
+    A: new o.Tensor("float32", a, [m, d]),
+    B: new o.Tensor("float32", b, [n, d]),
+    P: new o.Tensor("int64", BigInt64Array.of(BigInt(p)), [1]),
+  });
+  const idx = res.I.data as BigInt64Array;
+  const top = new Int32Array(idx.length);
+  for (let i = 0; i < idx.length; i++) top[i] = Number(idx[i]);
+  return { y: res.Y.data as Float32Array, top };
 }
 
 /**

@@ -13,7 +13,7 @@ import {
   roundToF16,
   trainCodec,
 } from "./codec.js";
-import { argmaxABt, gemmABt, maxSimPadded } from "./kernels.js";
+import { argmaxABt, gemmABt, gemmTopK, maxSimPadded } from "./kernels.js";
 import { hasWasmKernels, WasmApprox, WasmDecompressor } from "./wasm-kernels.js";
 
 /** Padded document tokens decompressed per exact-scoring batch (16 MB at dim 128). */
@@ -580,7 +580,10 @@ export class PLAID extends BaseIndex {
         Q.set(queries[j].data.subarray(0, queries[j].rows * dim), o);
         o += queries[j].rows * dim;
       }
-      const S = await gemmABt(codec.centroids, K, Q, rows, dim); // [K, rows]
+      // [K, rows], and with onnxruntime the probed cells of every query token [rows, probe].
+      const probe = Math.min(params.nIvfProbe, K);
+      const withTop = await gemmTopK(codec.centroids, K, Q, rows, dim, probe);
+      const S = withTop ? withTop.y : await gemmABt(codec.centroids, K, Q, rows, dim);
       let off = 0;
       for (let j = b; j < e; j++) {
         const q = queries[j];
@@ -589,7 +592,8 @@ export class PLAID extends BaseIndex {
           continue;
         }
         const T = this.queryTable(S, rows, off, q.rows, K);
-        out.push(await this.searchWithScores(q, T, k, allowed, allowedCount, params));
+        const top = withTop ? withTop.top.subarray(off * probe, (off + q.rows) * probe) : null;
+        out.push(await this.searchWithScores(q, T, top, k, allowed, allowedCount, params));
         off += q.rows;
       }
       b = e;
@@ -621,6 +625,7 @@ export class PLAID extends BaseIndex {
   private async searchWithScores(
     q: Matrix,
     T: Float32Array,
+    top: Int32Array | null,
     k: number,
     allowed: Uint8Array | null,
     allowedCount: number,
@@ -642,7 +647,7 @@ export class PLAID extends BaseIndex {
           ? Int32Array.from(cands)
           : this.bestApprox(cands, cands.length, T, K, nq, M);
     } else {
-      best = await this.probeAndApprox(T, nq, K, M, params, allowed);
+      best = await this.probeAndApprox(T, top, nq, K, M, params, allowed);
     }
     return await this.exactScores(q, best, k);
   }
@@ -656,6 +661,7 @@ export class PLAID extends BaseIndex {
    */
   private async probeAndApprox(
     T: Float32Array,
+    top: Int32Array | null,
     nq: number,
     K: number,
     M: number,
@@ -663,32 +669,10 @@ export class PLAID extends BaseIndex {
     allowed: Uint8Array | null,
   ): Promise<Int32Array> {
     const probe = Math.min(params.nIvfProbe, K);
-    // Top `probe` centroids of every query token in one pass over the table (rows are
-    // contiguous): lists sorted best first, ties keep the lower centroid.
+    // Top `probe` centroids of every query token [nq, probe], best first, ties to the lower
+    // centroid: from onnxruntime's TopK, or one pass over the table here.
     const pn = nq * probe;
-    if (this.probeScores.length < pn) {
-      this.probeScores = new Float32Array(pn);
-      this.probeCells = new Int32Array(pn);
-    }
-    const bestS = this.probeScores;
-    const bestC = this.probeCells;
-    bestS.fill(Number.NEGATIVE_INFINITY, 0, pn);
-    bestC.fill(-1, 0, pn);
-    for (let c = 0, o = 0; c < K; c++, o += nq) {
-      for (let i = 0, base = 0; i < nq; i++, base += probe) {
-        const v = T[o + i];
-        let j = base + probe - 1;
-        if (v > bestS[j]) {
-          while (j > base && bestS[j - 1] < v) {
-            bestS[j] = bestS[j - 1];
-            bestC[j] = bestC[j - 1];
-            j--;
-          }
-          bestS[j] = v;
-          bestC[j] = c;
-        }
-      }
-    }
+    const bestC = top ?? this.scanTopCells(T, nq, K, probe);
     // Candidates: the live (and allowed) documents of the probed cells, each once.
     if (this.cellMark.length < K) this.cellMark = new Int32Array(K);
     const mark = this.cellMark;
@@ -720,6 +704,35 @@ export class PLAID extends BaseIndex {
     }
     if (nc <= M) return cands.slice(0, nc).sort();
     return this.bestApprox(cands, nc, T, K, nq, M);
+  }
+
+  /** The `probe` best centroids of each query token by one pass over T ([nq, probe]). */
+  private scanTopCells(T: Float32Array, nq: number, K: number, probe: number): Int32Array {
+    const pn = nq * probe;
+    if (this.probeScores.length < pn) {
+      this.probeScores = new Float32Array(pn);
+      this.probeCells = new Int32Array(pn);
+    }
+    const bestS = this.probeScores;
+    const bestC = this.probeCells;
+    bestS.fill(Number.NEGATIVE_INFINITY, 0, pn);
+    bestC.fill(-1, 0, pn);
+    for (let c = 0, o = 0; c < K; c++, o += nq) {
+      for (let i = 0, base = 0; i < nq; i++, base += probe) {
+        const v = T[o + i];
+        let j = base + probe - 1;
+        if (v > bestS[j]) {
+          while (j > base && bestS[j - 1] < v) {
+            bestS[j] = bestS[j - 1];
+            bestC[j] = bestC[j - 1];
+            j--;
+          }
+          bestS[j] = v;
+          bestC[j] = c;
+        }
+      }
+    }
+    return bestC.subarray(0, pn);
   }
 
   /** Approximate scores of cands[0 .. nc), the best M (ties: lower docno). */
