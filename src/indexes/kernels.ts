@@ -104,14 +104,6 @@ function attrInt(name: string, value: number): number[] {
   // AttributeProto: name = 1, i = 3, type = 20 (INT = 2)
   return [...fieldBytes(1, str(name)), ...fieldInt(3, value), ...fieldInt(20, 2)];
 }
-function attrInts(name: string, values: number[]): number[] {
-  // AttributeProto: name = 1, ints = 8 (one field per value), type = 20 (INTS = 7)
-  return [
-    ...fieldBytes(1, str(name)),
-    ...values.flatMap((v) => fieldInt(8, v)),
-    ...fieldInt(20, 7),
-  ];
-}
 function node(op: string, inputs: string[], outputs: string[], attrs: number[][]): number[] {
   return [
     ...inputs.flatMap((i) => fieldBytes(1, str(i))),
@@ -149,17 +141,16 @@ function gemmModel(argmax: boolean): Uint8Array {
 
 /**
  * ONNX model: Y = Gemm(A, B, transB=1) [M, N] and I = the indices of the P largest entries of
- * each column of Y (TopK over Yᵀ, largest first, ties: lower index first), int64 [N, P].
+ * each row of Y (TopK, largest first, ties: lower index first), int64 [M, P].
  */
 function gemmTopKModel(): Uint8Array {
   const nodes = [
     fieldBytes(1, node("Gemm", ["A", "B"], ["Y"], [attrInt("transB", 1)])),
-    fieldBytes(1, node("Transpose", ["Y"], ["YT"], [attrInts("perm", [1, 0])])),
     fieldBytes(
       1,
       node(
         "TopK",
-        ["YT", "P"],
+        ["Y", "P"],
         ["V", "I"],
         [attrInt("axis", 1), attrInt("largest", 1), attrInt("sorted", 1)],
       ),
@@ -172,7 +163,7 @@ function gemmTopKModel(): Uint8Array {
     ...fieldBytes(11, valueInfo("B", 1, ["N", "D"])),
     ...fieldBytes(11, valueInfo("P", 7, ["one"])),
     ...fieldBytes(12, valueInfo("Y", 1, ["M", "N"])),
-    ...fieldBytes(12, valueInfo("I", 7, ["N", "K"])),
+    ...fieldBytes(12, valueInfo("I", 7, ["M", "K"])),
   ];
   return Uint8Array.from([
     ...fieldInt(1, 7),
@@ -350,10 +341,10 @@ export async function gemmABt(
 }
 
 /**
- * Y = A·Bᵀ ([M, N]) and, for each column n of Y, the indices of its P largest entries, best
- * first, ties to the lower index (Int32Array [N, P]): PLAID's probing of P centroids per query
- * token in the same run as the query-centroid scores. Null when the onnxruntime path is off or
- * the product is small (the caller scans Y itself).
+ * Y = A·Bᵀ ([M, N]) and, for each row of Y, the indices of its P largest entries, best first,
+ * ties to the lower index (Int32Array [M, P]): PLAID's probing of P centroids per query token
+ * (A = query tokens, B = centroids) in the same run as the query-centroid scores. Null when
+ * the onnxruntime path is off or the product is small (the caller scans Y itself).
  */
 export async function gemmTopK(
   a: Float32Array,
@@ -363,7 +354,7 @@ export async function gemmTopK(
   d: number,
   p: number,
 ): Promise<{ y: Float32Array; top: Int32Array } | null> {
-  if (m * n * d < ORT_MIN_WORK || !hasFastKernels() || m * n > MAX_SCORE_FLOATS || p > m) {
+  if (m * n * d < ORT_MIN_WORK || !hasFastKernels() || m * n > MAX_SCORE_FLOATS || p > n) {
     return null;
   }
   const o = loadOrt()!;

@@ -544,8 +544,8 @@ export class PLAID extends BaseIndex {
 
   /**
    * Queries go through in groups: one product gives the centroid scores of every query token
-   * of the group ([K, rows], about 64 queries of 32 tokens at K = 8192); each query then
-   * copies its columns into its own [K + 1, nq] table (row K is −∞) for the later stages.
+   * of the group ([rows, K], about 64 queries of 32 tokens at K = 8192); each query then
+   * transposes its rows into its own [K + 1, nq] table (row K is −∞) for the later stages.
    */
   protected override async searchBatch(
     queries: Matrix[],
@@ -580,10 +580,10 @@ export class PLAID extends BaseIndex {
         Q.set(queries[j].data.subarray(0, queries[j].rows * dim), o);
         o += queries[j].rows * dim;
       }
-      // [K, rows], and with onnxruntime the probed cells of every query token [rows, probe].
+      // [rows, K], and with onnxruntime the probed cells of every query token [rows, probe].
       const probe = Math.min(params.nIvfProbe, K);
-      const withTop = await gemmTopK(codec.centroids, K, Q, rows, dim, probe);
-      const S = withTop ? withTop.y : await gemmABt(codec.centroids, K, Q, rows, dim);
+      const withTop = await gemmTopK(Q, rows, codec.centroids, K, dim, probe);
+      const S = withTop ? withTop.y : await gemmABt(Q, rows, codec.centroids, K, dim);
       let off = 0;
       for (let j = b; j < e; j++) {
         const q = queries[j];
@@ -591,7 +591,7 @@ export class PLAID extends BaseIndex {
           out.push([]);
           continue;
         }
-        const T = this.queryTable(S, rows, off, q.rows, K);
+        const T = this.queryTable(S, off, q.rows, K);
         const top = withTop ? withTop.top.subarray(off * probe, (off + q.rows) * probe) : null;
         out.push(await this.searchWithScores(q, T, top, k, allowed, allowedCount, params));
         off += q.rows;
@@ -601,20 +601,16 @@ export class PLAID extends BaseIndex {
     return out;
   }
 
-  /** One query's centroid scores T[c·nq + i] out of the group's [K, stride], plus a −∞ row K. */
-  private queryTable(
-    S: Float32Array,
-    stride: number,
-    off: number,
-    nq: number,
-    K: number,
-  ): Float32Array {
+  /** One query's centroid scores T[c·nq + i] out of the group's [rows, K], plus a −∞ row K. */
+  private queryTable(S: Float32Array, off: number, nq: number, K: number): Float32Array {
     if (this.scoreTable.length < (K + 1) * nq) this.scoreTable = new Float32Array((K + 1) * nq);
     const T = this.scoreTable.subarray(0, (K + 1) * nq);
-    if (stride === nq) T.set(S.subarray(0, K * nq));
-    else {
-      for (let c = 0, so = off, to = 0; c < K; c++, so += stride, to += nq) {
-        for (let i = 0; i < nq; i++) T[to + i] = S[so + i];
+    // Transposed in blocks of 256 centroids: reads and writes both stay in cache.
+    for (let c0 = 0; c0 < K; c0 += 256) {
+      const c1 = Math.min(K, c0 + 256);
+      for (let i = 0; i < nq; i++) {
+        const so = (off + i) * K;
+        for (let c = c0; c < c1; c++) T[c * nq + i] = S[so + c];
       }
     }
     T.fill(Number.NEGATIVE_INFINITY, K * nq);
