@@ -15,7 +15,7 @@
  */
 import { spawn, spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { parseArgs } from "node:util";
@@ -55,11 +55,24 @@ const normal = (std: number) => () => {
   return std * Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * rand());
 };
 
+/**
+ * Starts peak-RSS accounting afresh (Linux: writing 5 to clear_refs resets VmHWM), so the
+ * random weights this script generates and writes do not count as training memory.
+ */
+function resetPeakRss(): void {
+  try {
+    writeFileSync("/proc/self/clear_refs", "5");
+  } catch {
+    // not Linux, or not permitted: the peak then includes the weight generation
+  }
+}
+
 function peakRssMb(): number {
   const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync("/proc/self/status", "utf8"));
   return m ? Number(m[1]) / 1024 : Number.NaN;
 }
 
+const loadAtStart = loadavg();
 const dir = mkdtempSync(join(tmpdir(), "tslate-bench-train-"));
 try {
   const config = {
@@ -166,6 +179,7 @@ try {
   );
 
   // ---- tslate (onnxruntime) ----
+  resetPeakRss();
   const model = {
     config: new HfConfig(config, join(dir, "config.json")),
     weights: WeightStore.open(dir),
@@ -178,15 +192,22 @@ try {
   const masks = { skiplistIds: new Set<number>(), doQueryExpansion: true };
   const tslateStep = async () => {
     const t = process.hrtime.bigint();
+    const c = process.cpuUsage();
     const r = await step.run(batch, masks);
     opt.step(r.grads);
-    return { seconds: Number(process.hrtime.bigint() - t) / 1e9, loss: r.loss };
+    const cpu = process.cpuUsage(c);
+    return {
+      seconds: Number(process.hrtime.bigint() - t) / 1e9,
+      cpuSeconds: (cpu.user + cpu.system) / 1e6,
+      loss: r.loss,
+    };
   };
 
   // PyTorch in a child process that takes one step per request, so that the two sides
   // alternate step by step (ABAB) and see the same background load on a shared machine.
   let torchNote = "";
-  let torchStep: (() => Promise<{ seconds: number; loss: number }>) | null = null;
+  let torchStep: (() => Promise<{ seconds: number; cpuSeconds: number; loss: number }>) | null =
+    null;
   let torchQuit: (() => Promise<{ peakRssMb: number; torchVersion: string }>) | null = null;
   const hasTorch =
     spawnSync(values.python, ["-c", "import torch"], { stdio: "ignore" }).status === 0;
@@ -219,21 +240,30 @@ try {
   const rounds: {
     tslate: number;
     torch: number | null;
+    tslateCpu: number;
+    torchCpu: number | null;
     tslateLoss: number;
     torchLoss: number | null;
+    loadavg: number;
   }[] = [];
   for (let s = 0; s <= STEPS; s++) {
     const a = await tslateStep();
     const b = torchStep ? await torchStep() : null;
     console.log(
-      `step ${s}${s === 0 ? " (warm-up)" : ""}: tslate ${a.seconds.toFixed(2)} s, loss ${a.loss.toFixed(5)}` +
-        (b ? ` | torch ${b.seconds.toFixed(2)} s, loss ${b.loss.toFixed(5)}` : ""),
+      `step ${s}${s === 0 ? " (warm-up)" : ""}: tslate ${a.seconds.toFixed(2)} s (cpu ${a.cpuSeconds.toFixed(1)} s), loss ${a.loss.toFixed(5)}` +
+        (b
+          ? ` | torch ${b.seconds.toFixed(2)} s (cpu ${b.cpuSeconds.toFixed(1)} s), loss ${b.loss.toFixed(5)}`
+          : "") +
+        ` | load ${loadavg()[0].toFixed(2)}`,
     );
     rounds.push({
       tslate: a.seconds,
       torch: b?.seconds ?? null,
+      tslateCpu: a.cpuSeconds,
+      torchCpu: b?.cpuSeconds ?? null,
       tslateLoss: a.loss,
       torchLoss: b?.loss ?? null,
+      loadavg: loadavg()[0],
     });
   }
   await step.dispose();
@@ -243,6 +273,7 @@ try {
   const tslate = {
     stepsPerSecond: 1 / tsMean,
     secondsPerStep: tsMean,
+    cpuSecondsPerStep: mean(timed.map((r) => r.tslateCpu)),
     peakRssMb: peakRssMb(),
     sessionBuildSeconds: buildSeconds,
     lossFirstStep: rounds[0].tslateLoss,
@@ -254,6 +285,7 @@ try {
     torch = {
       stepsPerSecond: 1 / tMean,
       secondsPerStep: tMean,
+      cpuSecondsPerStep: mean(timed.map((r) => r.torchCpu as number)),
       peakRssMb: fin.peakRssMb,
       lossFirstStep: rounds[0].torchLoss as number,
       torchVersion: fin.torchVersion,
@@ -272,11 +304,13 @@ try {
     torch,
     ratio: torch ? tslate.stepsPerSecond / (torch.stepsPerSecond as number) : null,
     perStepRatios: torch ? timed.map((r) => (r.torch as number) / r.tslate) : null,
+    cpuRatio: torch ? (torch.cpuSecondsPerStep as number) / tslate.cpuSecondsPerStep : null,
+    loadavg: { start: loadAtStart, end: loadavg() },
     maxLossDiff: torch ? maxLossDiff : null,
     rounds,
     note:
       torchNote ||
-      "same weights and batch; forward + backward + AdamW per step, the two sides alternating step by step; step 0 excluded (warm-up); the loss is compared at every step (same AdamW trajectory)",
+      "same weights and batch; forward + backward + AdamW per step, the two sides alternating step by step; step 0 excluded (warm-up); the loss is compared at every step (same AdamW trajectory); ratio = torch seconds / tslate seconds (> 1: tslate faster), wall and CPU time (all threads; idle threads that spin count too); tslate's peak RSS counts from loading the model (the random weights the script writes are not counted)",
   };
   console.log(JSON.stringify(result, null, 2));
   const resultsDir = new URL("../../bench/results/", import.meta.url).pathname;

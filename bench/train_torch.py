@@ -72,6 +72,7 @@ opt = torch.optim.AdamW(params.values(), lr=1e-5, weight_decay=0.01)
 
 def train_step():
     t = time.perf_counter()
+    c = time.process_time()
     opt.zero_grad(set_to_none=True)
     Q = encode(q_ids, q_mask)
     Dm = encode(d_ids, d_mask)
@@ -80,7 +81,7 @@ def train_step():
     loss = torch.nn.functional.cross_entropy(scores, labels)
     loss.backward()
     opt.step()
-    return time.perf_counter() - t, loss.item()
+    return time.perf_counter() - t, time.process_time() - c, loss.item()
 
 
 if steps < 0:
@@ -90,14 +91,14 @@ if steps < 0:
     for line in sys.stdin:
         if line.strip() != "step":
             break
-        dt, loss = train_step()
-        print(json.dumps({"seconds": dt, "loss": loss}), flush=True)
+        dt, cpu, loss = train_step()
+        print(json.dumps({"seconds": dt, "cpuSeconds": cpu, "loss": loss}), flush=True)
     print(json.dumps({"peakRssMb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "torchVersion": torch.__version__}), flush=True)
     sys.exit(0)
 
 times, losses = [], []
 for s in range(steps + 1):
-    dt, loss = train_step()
+    dt, _cpu, loss = train_step()
     losses.append(loss)
     if s > 0:
         times.append(dt)

@@ -10,7 +10,11 @@
  *   `amax` rule). PyLate takes `.max(-1).values`, which picks one of the tied slots; the two
  *   differ only where a real token ties exactly, and padded slots (similarity 0 times mask 0)
  *   get zero gradient either way because the mask multiplies them.
- * - Gather (embedding lookup) → ScatterND with reduction "add" into zeros of the table.
+ * - Gather (embedding lookup) → ScatterND with reduction "add" into zeros of the table. On
+ *   axis 0 with static row shape, autodiff.ts collects every lookup of a table and calls
+ *   `scatterRows` once (one ScatterND for the query and document towers together).
+ * - Exact GELU, 0.5·x·(1 + erf(x/√2)) as `activation()` writes it, is matched as one pattern
+ *   (`matchComposite`) whose gradient is computed from x alone; see `geluGradient`.
  * - LayerNormalization recomputes mean and 1/std in the backward graph rather than taking
  *   ONNX's optional extra outputs, so the forward graph stays the inference graph.
  */
@@ -519,3 +523,95 @@ export const GRADIENT_RULES: Partial<Record<OpType, GradRule>> = {
   },
   ReduceMax: extremum,
 };
+
+/** A Gather on axis 0 with a static row shape: a row lookup into `table`. */
+export function rowLookup(node: Node): { table: Value; indices: Value } | null {
+  if (node.op !== "Gather") return null;
+  const [table, indices] = node.inputs as Value[];
+  const axis = normAxis((node.attrs.axis as number | undefined) ?? 0, table.shape.length);
+  if (axis !== 0 || !table.shape.slice(1).every((d) => typeof d === "number")) return null;
+  return { table, indices };
+}
+
+/**
+ * The gradient of `table` from all its row lookups: one ScatterND (reduction "add") of every
+ * lookup's upstream gradient, flattened to rows, into zeros of the table's shape.
+ */
+export function scatterRows(
+  graph: Graph,
+  table: Value,
+  lookups: readonly { indices: Value; updates: Value }[],
+): Value {
+  const rowShape = table.shape.slice(1) as number[];
+  const idx = lookups.map((l) => graph.reshape(graph.cast(l.indices, "int64"), [-1, 1]));
+  const upd = lookups.map((l) => graph.reshape(l.updates, [-1, ...rowShape]));
+  return graph.op(
+    "ScatterND",
+    [
+      zerosLike(graph, table),
+      idx.length === 1 ? idx[0] : graph.concat(idx, 0),
+      upd.length === 1 ? upd[0] : graph.concat(upd, 0),
+    ],
+    { reduction: "add" },
+  );
+}
+
+/** A pattern of several nodes with one input and one gradient rule for the whole. */
+export interface Composite {
+  readonly input: Value;
+  /** d loss / d input, given the upstream gradient of the pattern's output. */
+  gradient(graph: Graph, upstream: Value): Value;
+}
+
+/** A float scalar constant's value (null if `v` is not one). */
+function scalarConstant(v: Value | null): number | null {
+  if (v?.source?.kind !== "data" || v.source.data.length !== 1) return null;
+  const d = v.source.data;
+  return d instanceof Float32Array ? d[0] : null;
+}
+
+/** The operand of a commutative binary `node` that is not the constant `c` (within float32). */
+function otherThanConstant(node: Node | null, op: OpType, c: number): Value | null {
+  if (!node || node.op !== op || node.inputs.length !== 2) return null;
+  const [a, b] = node.inputs as Value[];
+  const near = (x: number | null) => x !== null && Math.abs(x - c) <= 1e-6 * Math.abs(c);
+  if (near(scalarConstant(b))) return a;
+  if (op !== "Div" && near(scalarConstant(a))) return b;
+  return null;
+}
+
+/**
+ * The pattern whose output is `node`'s output, if any. Only patterns whose inner values are
+ * used once (by the pattern itself) match, so no other gradient path runs through them.
+ */
+export function matchComposite(node: Node, uses: (v: Value) => number): Composite | null {
+  // Exact GELU: y = Mul(Mul(x, Add(Erf(Div(x, √2)), 1)), 0.5), any operand order.
+  const xa = otherThanConstant(node, "Mul", 0.5);
+  if (xa?.kind !== "node" || uses(xa) !== 1) return null;
+  const mul = xa.producer!;
+  if (mul.op !== "Mul") return null;
+  for (const k of [0, 1]) {
+    const x = mul.inputs[k]!;
+    const a = mul.inputs[1 - k]!;
+    if (a.kind !== "node" || uses(a) !== 1) continue;
+    const e = otherThanConstant(a.producer, "Add", 1);
+    if (e?.kind !== "node" || uses(e) !== 1 || e.producer!.op !== "Erf") continue;
+    const u = e.producer!.inputs[0]!;
+    if (u.kind !== "node" || uses(u) !== 1) continue;
+    if (otherThanConstant(u.producer, "Div", Math.SQRT2) !== x) continue;
+    return { input: x, gradient: (graph, g) => geluGradient(graph, x, g) };
+  }
+  return null;
+}
+
+/**
+ * d GELU(x)/dx = Φ(x) + x·φ(x) = 0.5·(1 + erf(x/√2)) + x·exp(−x²/2)/√(2π), recomputed from x
+ * (keeping x's erf from the forward pass would keep three more activation-sized tensors alive
+ * until the backward pass). The 1/√(2π) rides inside the exponential: exp(ln(1/√(2π)) − x²/2).
+ */
+function geluGradient(graph: Graph, x: Value, g: Value): Value {
+  const u = graph.mul(x, Math.SQRT1_2);
+  const cdf = graph.mul(graph.add(graph.unary("Erf", u), 1), 0.5);
+  const pdf = graph.unary("Exp", graph.sub(-0.5 * Math.log(2 * Math.PI), graph.mul(u, u)));
+  return graph.mul(g, graph.add(cdf, graph.mul(x, pdf)));
+}

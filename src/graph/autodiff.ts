@@ -8,9 +8,23 @@
  * values that depend on a `wrt` value carry gradients; ints, bools and constants never do.
  *
  * Gradients reaching the same value from several uses are summed (one Add per extra use).
+ * Two exceptions keep the backward graph small:
+ * - Row lookups (Gather on axis 0, e.g. the word embeddings read by the query and document
+ *   towers) are collected and become ONE scatter-add into the table when its gradient is
+ *   needed, not one dense table-sized tensor per lookup plus Adds.
+ * - Composite patterns (`matchComposite`: exact GELU) get one rule for the whole pattern,
+ *   computed from the pattern's input alone, so the forward intermediates die after the
+ *   forward pass (and onnxruntime can still fuse the forward pattern into one kernel).
  */
 import { InvalidArgumentError, UnsupportedError } from "../util/errors.js";
-import { GRADIENT_RULES, type GradContext, NON_DIFFERENTIABLE } from "./autodiff-rules.js";
+import {
+  GRADIENT_RULES,
+  type GradContext,
+  matchComposite,
+  NON_DIFFERENTIABLE,
+  rowLookup,
+  scatterRows,
+} from "./autodiff-rules.js";
 import type { Graph, Node, Value } from "./ir.js";
 
 const FLOAT = new Set(["float32", "float16"]);
@@ -39,21 +53,51 @@ export function gradients(graph: Graph, loss: Value, wrt: readonly Value[]): Val
     }
   }
 
+  // Consumers of each value among the forward nodes (pattern rules need single-use values).
+  const uses = new Map<Value, number>();
+  for (const node of forward)
+    for (const v of node.inputs) if (v) uses.set(v, (uses.get(v) ?? 0) + 1);
+  for (const o of graph.outputs) uses.set(o.value, (uses.get(o.value) ?? 0) + 1);
+
   const grads = new Map<Value, Value>();
+  // Row lookups into a table, merged into one scatter-add when the table's gradient is read.
+  const rows = new Map<Value, { indices: Value; updates: Value }[]>();
   const accumulate = (v: Value, g: Value): void => {
     const prev = grads.get(v);
     grads.set(v, prev ? graph.add(prev, g) : g);
+  };
+  const gradOf = (v: Value): Value | null => {
+    const lookups = rows.get(v);
+    if (lookups) {
+      rows.delete(v);
+      accumulate(v, scatterRows(graph, v, lookups));
+    }
+    return grads.get(v) ?? null;
   };
   const seed = graph.constant(1, { dtype: loss.dtype, shape: loss.shape as number[] });
   if (active.has(loss)) grads.set(loss, seed);
 
   for (let i = forward.length - 1; i >= 0; i--) {
     const node = forward[i];
-    const outGrads = node.outputs.map((o) => grads.get(o) ?? null);
+    const outGrads = node.outputs.map(gradOf);
     if (outGrads.every((g) => g === null)) continue;
     const needed = node.inputs.map((v) => v !== null && active.has(v));
     if (!needed.some(Boolean)) continue;
     if (NON_DIFFERENTIABLE.has(node.op)) continue;
+    const composite = matchComposite(node, (v) => uses.get(v) ?? 0);
+    if (composite) {
+      // The pattern's inner nodes get no upstream gradient, so the sweep skips them.
+      const gx = composite.gradient(graph, outGrads[0]!);
+      if (active.has(composite.input)) accumulate(composite.input, gx);
+      continue;
+    }
+    const lookup = rowLookup(node);
+    if (lookup && needed[0]) {
+      const list = rows.get(lookup.table) ?? [];
+      list.push({ indices: lookup.indices, updates: outGrads[0]! });
+      rows.set(lookup.table, list);
+      continue;
+    }
     const rule = GRADIENT_RULES[node.op];
     if (!rule) {
       throw new UnsupportedError(
@@ -69,6 +113,6 @@ export function gradients(graph: Graph, loss: Value, wrt: readonly Value[]): Val
   }
 
   return wrt.map(
-    (w) => grads.get(w) ?? graph.expand(graph.constant(0, { dtype: w.dtype }), graph.shapeOf(w)),
+    (w) => gradOf(w) ?? graph.expand(graph.constant(0, { dtype: w.dtype }), graph.shapeOf(w)),
   );
 }

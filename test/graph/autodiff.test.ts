@@ -115,6 +115,10 @@ async function checkGradient(
   }
 }
 
+/** Exact GELU exactly as models/backbones/common.ts `activation()` writes it. */
+const gelu = (g: Graph, x: Value): Value =>
+  g.mul(g.mul(x, g.add(g.unary("Erf", g.div(x, Math.SQRT2)), 1)), 0.5);
+
 const cases: [string, InputSpec[], (g: Graph, xs: Value[]) => Value][] = [
   ["Add (broadcast)", [{ shape: [2, 3] }, { shape: [3] }], (g, [a, b]) => g.add(a, b)],
   [
@@ -257,6 +261,32 @@ const cases: [string, InputSpec[], (g: Graph, xs: Value[]) => Value][] = [
     (g, [a]) => g.reduce("ReduceMax", a, [-1], false),
   ],
   [
+    "Gather axis 0 twice from one table (one merged scatter-add), plus a dense use",
+    [{ shape: [5, 3] }],
+    (g, [t]) => {
+      const a = g.gather(t, g.constant(BigInt64Array.from([1n, 3n, 1n, 0n]), { shape: [2, 2] }));
+      const b = g.gather(t, g.constant(BigInt64Array.from([4n, 1n, 1n]), { shape: [3] }));
+      return g.add(
+        g.reduce("ReduceSum", a, [0], false),
+        g.add(g.slice(b, [0], [2], [0]), g.slice(t, [0], [2], [0])),
+      );
+    },
+  ],
+  [
+    "GELU (exact: the composite rule)",
+    [{ shape: [3, 5], gen: (r) => 6 * r() - 3 }],
+    (g, [x]) => gelu(g, x),
+  ],
+  [
+    "GELU whose input is used again (residual) and whose erf is used again (no composite)",
+    [{ shape: [2, 4], gen: (r) => 4 * r() - 2 }],
+    (g, [x]) => {
+      const e = g.unary("Erf", g.div(x, Math.SQRT2));
+      const y = g.mul(g.mul(x, g.add(e, 1)), 0.5);
+      return g.add(g.add(y, g.mul(x, 2)), e);
+    },
+  ],
+  [
     "attention block (linear, softmax attention, GELU, LayerNorm)",
     [{ shape: [1, 3, 4] }, { shape: [4, 4] }, { shape: [4] }, { shape: [4] }],
     (g, [x, w, b, s]) => {
@@ -341,4 +371,29 @@ test("gradients: bad input is rejected with a clear error", () => {
     () => gradients(g, loss, [x]),
     (e: unknown) => e instanceof UnsupportedError && /CumSum/.test(e.message),
   );
+});
+
+test("gradients: the backward graph of GELU reads only x (the forward intermediates die)", () => {
+  const g = new Graph();
+  const x = g.input("x", "float32", [2, 3]);
+  const y = gelu(g, x);
+  const forwardNodes = g.nodes.length;
+  const inner = new Set(g.nodes.flatMap((n) => n.outputs).filter((v) => v !== y));
+  gradients(g, g.reduce("ReduceSum", y, [0, 1], false), [x]);
+  for (const n of g.nodes.slice(forwardNodes)) {
+    for (const v of n.inputs) assert.ok(!v || !inner.has(v), `${n.op} reads ${v?.name}`);
+  }
+});
+
+test("gradients: lookups of one table from two towers become one ScatterND", () => {
+  const g = new Graph();
+  const table = g.input("table", "float32", [10, 4]);
+  const q = g.gather(table, g.input("q", "int64", ["b", "lq"]));
+  const d = g.gather(table, g.input("d", "int64", ["b", "ld"]));
+  const loss = g.add(
+    g.reduce("ReduceSum", q, [0, 1, 2], false),
+    g.reduce("ReduceSum", d, [0, 1, 2], false),
+  );
+  gradients(g, loss, [table]);
+  assert.equal(g.nodes.filter((n) => n.op === "ScatterND").length, 1);
 });
