@@ -2,16 +2,26 @@
  * Index benchmark (issue 4): build time, bytes per token, build memory, queries/s at 1 and 2
  * threads, recall@10 against exact MaxSim, and PLAID queries/s as a ratio to Exact.
  *
- *   node dist/bench/index.js [--set scifact|synthetic|all] [--queries N] [--model DIR]
- *                            [--out bench/results/index.json] [--build-memory-tokens N]
+ *   node dist/bench/index.js [--set scifact,scifact-model,synthetic|all] [--queries N]
+ *                            [--model DIR] [--out bench/results/index.json] [--append]
+ *                            [--build-memory-tokens N] [--slow-queries N]
  *
  * Sets: (1) "scifact": SciFact-sized (5,183 documents, lengths from the real corpus: words ×
- * 1.3 capped at 180) with synthetic clustered embeddings (bench/index-data.ts), or the real
- * embeddings of a ColBERT model with --model; (2) "synthetic": about 2M tokens.
+ * 1.3 capped at 180) with synthetic clustered embeddings (bench/index-data.ts);
+ * (1b) "scifact-model": the embeddings that a ColBERT model (--model) gives the real SciFact
+ * texts and queries; (2) "synthetic": about 2M tokens. --append keeps the other sets of --out.
  * Ground truth: exact MaxSim over the fp32 embeddings, computed by streaming the corpus through
  * a matrix product (the Exact index is also timed on a few queries for the ratio).
  */
-import { mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { Worker } from "node:worker_threads";
@@ -237,12 +247,9 @@ async function runSet(
   await exact.close();
   rmSync(exactDir, { recursive: true, force: true });
 
+  const slow = Math.min(queries.length, options.slowQueries * 10);
   const settings: { label: string; params: Record<string, number>; queries: number }[] = [
-    {
-      label: "defaults (nIvfProbe 8, nFullScores 8192)",
-      params: {},
-      queries: Math.min(queries.length, options.slowQueries * 4),
-    },
+    { label: "defaults (nIvfProbe 8, nFullScores 8192)", params: {}, queries: slow },
     {
       label: "nIvfProbe 8, nFullScores 1024",
       params: { nFullScores: 1024 },
@@ -254,28 +261,28 @@ async function runSet(
       queries: queries.length,
     },
     {
+      label: "nIvfProbe 2, nFullScores 128",
+      params: { nIvfProbe: 2, nFullScores: 128 },
+      queries: queries.length,
+    },
+    {
       label: "nIvfProbe 2, nFullScores 64",
       params: { nIvfProbe: 2, nFullScores: 64 },
       queries: queries.length,
     },
     {
-      label: "centroidScoreThreshold 0.4 (nIvfProbe 8, nFullScores 8192)",
-      params: { centroidScoreThreshold: 0.4 },
-      queries: Math.min(queries.length, options.slowQueries * 4),
+      label: "nIvfProbe 1, nFullScores 64",
+      params: { nIvfProbe: 1, nFullScores: 64 },
+      queries: queries.length,
     },
     {
-      label: "nIvfProbe 8, nFullScores 1024, centroidScoreThreshold 0.4",
-      params: { nFullScores: 1024, centroidScoreThreshold: 0.4 },
-      queries: queries.length,
+      label: "defaults + centroidScoreThreshold 0.4 (next-plaid's default)",
+      params: { centroidScoreThreshold: 0.4 },
+      queries: slow,
     },
     {
       label: "nIvfProbe 4, nFullScores 256, centroidScoreThreshold 0.4",
       params: { nIvfProbe: 4, nFullScores: 256, centroidScoreThreshold: 0.4 },
-      queries: queries.length,
-    },
-    {
-      label: "nIvfProbe 2, nFullScores 64, centroidScoreThreshold 0.5",
-      params: { nIvfProbe: 2, nFullScores: 64, centroidScoreThreshold: 0.5 },
       queries: queries.length,
     },
   ];
@@ -288,6 +295,7 @@ async function runSet(
     const r = await reopened.search(qs, { k: 10, ...s.params });
     const qps1 = qs.length / ((performance.now() - t0) / 1000);
     const got = r.map((x) => x.map((h) => h.id));
+    // Two worker threads, each with its own copy of the index, half of the queries each.
     const two = await threaded(plaidDir, qs, s.params, 2);
     const row = {
       setting: s.label,
@@ -296,6 +304,7 @@ async function runSet(
       queriesPerSecond1Thread: +qps1.toFixed(1),
       queriesPerSecond2Threads: +two.qps.toFixed(1),
       ratioToExact1Thread: +(qps1 / exactQps).toFixed(1),
+      loadAverage1Min: +loadavg()[0].toFixed(2),
       twoThreadResultsIdentical: JSON.stringify(two.ids) === JSON.stringify(got),
     };
     console.log(row);
@@ -318,7 +327,9 @@ async function realCorpus(modelDir: string): Promise<{ corpus: Corpus; queries: 
     showProgress: true,
   });
   const queries = await model.encode(
-    (await readBeirQueries(new URL("queries.jsonl", SCIFACT).pathname)).map((q) => q.text),
+    (await readBeirQueries(new URL("queries.jsonl", SCIFACT).pathname))
+      .slice(0, Number(arg("queries", "200")))
+      .map((q) => q.text),
     { isQuery: true },
   );
   const corpus: Corpus = {
@@ -334,45 +345,69 @@ async function realCorpus(modelDir: string): Promise<{ corpus: Corpus; queries: 
 }
 
 async function main(): Promise<void> {
-  const set = arg("set", "all")!;
+  // --set: comma list of scifact (synthetic embeddings, SciFact lengths), scifact-model (the
+  // --model's embeddings of the SciFact texts), synthetic (2M tokens); "all" = scifact +
+  // synthetic (+ scifact-model with --model). --append keeps the other sets of --out.
+  const wanted = new Set(arg("set", "all")!.split(","));
+  if (wanted.has("all")) {
+    wanted.add("scifact");
+    wanted.add("synthetic");
+    if (arg("model")) wanted.add("scifact-model");
+  }
   const nQueries = Number(arg("queries", "200"));
   const buildMemoryTokens = Number(arg("build-memory-tokens", String(2 ** 19)));
   const slowQueries = Number(arg("slow-queries", "10"));
+  const outPath = arg("out", new URL("../../bench/results/index.json", import.meta.url).pathname)!;
+  const previous =
+    process.argv.includes("--append") && existsSync(outPath)
+      ? (JSON.parse(readFileSync(outPath, "utf8")) as { sets?: { set: string }[] })
+      : null;
   const results: Record<string, unknown> = {
     date: new Date().toISOString(),
-    machine: {
-      cpus: cpus().length,
-      model: cpus()[0]?.model,
-      loadAverageAtStart: loadavg().map((x) => +x.toFixed(2)),
-    },
-    note: "Shared 2-core machine: other jobs ran at the same time (see load averages), so timings are noisy upper bounds on latency.",
-    sets: [] as unknown[],
+    machine: { cpus: cpus().length, model: cpus()[0]?.model },
+    note: "Shared 2-core machine: other jobs ran at the same time (see each set's and each row's load averages), so timings are noisy upper bounds on latency. 2-thread numbers: two worker threads, each with its own copy of the index, half of the queries each.",
+    sets: [] as Record<string, unknown>[],
   };
-  const sets = results.sets as unknown[];
-  if (set === "scifact" || set === "all") {
-    const model = arg("model");
-    if (model) {
-      const { corpus, queries } = await realCorpus(model);
-      sets.push({
-        embeddings: `model ${model}`,
-        ...(await runSet("scifact-real", corpus, queries, { buildMemoryTokens, slowQueries })),
-      });
-    } else {
-      const corpus = new SyntheticCorpus({
-        lengths: scifactLengths(new URL("corpus.jsonl", SCIFACT).pathname),
-        dim: 128,
-        seed: 11,
-      });
-      const queries = Array.from({ length: nQueries }, (_, i) =>
-        corpus.query((i * 7919) % corpus.docs, 1000 + i),
-      );
-      sets.push({
-        embeddings: "synthetic clustered (bench/index-data.ts), SciFact document lengths",
-        ...(await runSet("scifact-size", corpus, queries, { buildMemoryTokens, slowQueries })),
-      });
-    }
+  const sets = results.sets as Record<string, unknown>[];
+  const run = async (
+    name: string,
+    embeddings: string,
+    corpus: Corpus,
+    queries: Matrix[],
+    slow: number,
+  ) => {
+    const loadAtStart = loadavg().map((x) => +x.toFixed(2));
+    const date = new Date().toISOString();
+    const out = await runSet(name, corpus, queries, { buildMemoryTokens, slowQueries: slow });
+    sets.push({
+      ...out,
+      set: name,
+      embeddings,
+      date,
+      loadAverageAtStart: loadAtStart,
+      loadAverageAtEnd: loadavg().map((x) => +x.toFixed(2)),
+    });
+  };
+  if (wanted.has("scifact")) {
+    const corpus = new SyntheticCorpus({
+      lengths: scifactLengths(new URL("corpus.jsonl", SCIFACT).pathname),
+      dim: 128,
+      seed: 11,
+    });
+    const queries = Array.from({ length: nQueries }, (_, i) =>
+      corpus.query((i * 7919) % corpus.docs, 1000 + i),
+    );
+    const what = "synthetic clustered (bench/index-data.ts), SciFact document lengths";
+    await run("scifact-size", what, corpus, queries, slowQueries);
   }
-  if (set === "synthetic" || set === "all") {
+  if (wanted.has("scifact-model")) {
+    const model = arg("model");
+    if (!model) throw new Error("--set scifact-model needs --model DIR");
+    const { corpus, queries } = await realCorpus(model);
+    const what = `model ${model} on the real SciFact texts (corpus and the first ${queries.length} queries)`;
+    await run("scifact-model", what, corpus, queries, slowQueries);
+  }
+  if (wanted.has("synthetic")) {
     const corpus = new SyntheticCorpus({
       lengths: lengthsForTokens(2_000_000, 5),
       dim: 128,
@@ -381,18 +416,12 @@ async function main(): Promise<void> {
     const queries = Array.from({ length: Math.min(nQueries, 100) }, (_, i) =>
       corpus.query((i * 7919) % corpus.docs, 5000 + i),
     );
-    sets.push({
-      embeddings: "synthetic clustered (bench/index-data.ts)",
-      ...(await runSet("synthetic-2M", corpus, queries, {
-        buildMemoryTokens,
-        slowQueries: Math.max(2, Math.floor(slowQueries / 2)),
-      })),
-    });
+    const what = "synthetic clustered (bench/index-data.ts)";
+    await run("synthetic-2M", what, corpus, queries, Math.max(2, Math.floor(slowQueries / 2)));
   }
-  (results.machine as Record<string, unknown>).loadAverageAtEnd = loadavg().map(
-    (x) => +x.toFixed(2),
-  );
-  const outPath = arg("out", new URL("../../bench/results/index.json", import.meta.url).pathname)!;
+  for (const old of previous?.sets ?? []) {
+    if (!sets.some((s) => s.set === old.set)) sets.push(old);
+  }
   mkdirSync(join(outPath, ".."), { recursive: true });
   writeFileSync(outPath, `${JSON.stringify(results, null, 2)}\n`);
   console.log(`\nwrote ${outPath}`);
