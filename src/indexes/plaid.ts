@@ -546,7 +546,7 @@ export class PLAID extends BaseIndex {
   /**
    * Queries go through in groups: one product gives the centroid scores of every query token
    * of the group ([rows, K], about 64 queries of 32 tokens at K = 8192); each query then
-   * transposes its rows into its own [K + 1, nq] table (row K is −∞) for the later stages.
+   * transposes its rows into its own [K, nq] table for the later stages.
    */
   protected override async searchBatch(
     queries: Matrix[],
@@ -602,10 +602,20 @@ export class PLAID extends BaseIndex {
     return out;
   }
 
-  /** One query's centroid scores T[c·nq + i] out of the group's [rows, K], plus a −∞ row K. */
+  /**
+   * One query's centroid scores T[c·nq + i] out of the group's [rows, K], written straight
+   * into the WebAssembly scorer's memory when it can take them (32-token queries).
+   */
   private queryTable(S: Float32Array, off: number, nq: number, K: number): Float32Array {
-    if (this.scoreTable.length < (K + 1) * nq) this.scoreTable = new Float32Array((K + 1) * nq);
-    const T = this.scoreTable.subarray(0, (K + 1) * nq);
+    let T: Float32Array | null = null;
+    if (hasWasmKernels()) {
+      this.wasm ??= new WasmApprox();
+      T = this.wasm.tableFor(K, nq, this.uniqUsed, this.alive.length);
+    }
+    if (!T) {
+      if (this.scoreTable.length < K * nq) this.scoreTable = new Float32Array(K * nq);
+      T = this.scoreTable.subarray(0, K * nq);
+    }
     // Transposed in blocks of 256 centroids: reads and writes both stay in cache.
     for (let c0 = 0; c0 < K; c0 += 256) {
       const c1 = Math.min(K, c0 + 256);
@@ -614,11 +624,10 @@ export class PLAID extends BaseIndex {
         for (let c = c0; c < c1; c++) T[c * nq + i] = S[so + c];
       }
     }
-    T.fill(Number.NEGATIVE_INFINITY, K * nq);
     return T;
   }
 
-  /** One query, given its centroid scores T ([K + 1, nq], row K is −∞). */
+  /** One query, given its centroid scores T ([K, nq]). */
   private async searchWithScores(
     q: Matrix,
     T: Float32Array,

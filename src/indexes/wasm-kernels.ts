@@ -252,6 +252,19 @@ export class WasmApprox {
   }
 
   /**
+   * A view of this scorer's table memory for T [K, nq] (nq a multiple of 32, else null), with
+   * room for up to maxDocs candidates: a caller that writes the query's table here saves
+   * score() a copy. Valid until the next call of tableFor.
+   */
+  tableFor(K: number, nq: number, codesUsed: number, maxDocs: number): Float32Array | null {
+    if (nq % 32 !== 0) return null;
+    const codesBytes = align16(codesUsed * 4);
+    const docsOffset = codesBytes + K * nq * 4;
+    this.ensure(align16(docsOffset + maxDocs * 8) + maxDocs * 8);
+    return new Float32Array(this.ex.memory.buffer, codesBytes, K * nq);
+  }
+
+  /**
    * Scores docs (docnos) with T [K, nq] (row-major): out[j] = approx(docs[j]). `codes` are the
    * distinct centroids of every document, document d at codes[start[d] .. start[d] + len[d]);
    * `version` changes whenever `codes` does.
@@ -283,7 +296,9 @@ export class WasmApprox {
     }
     this.tableOffset = codesBytes;
     const table = new Float32Array(buf, codesBytes, K * cols);
-    if (cols === nq) table.set(T.subarray(0, K * nq));
+    if (T.buffer === buf && T.byteOffset === codesBytes) {
+      // Written in place by the caller (tableFor).
+    } else if (cols === nq) table.set(T.subarray(0, K * nq));
     else {
       for (let c = 0; c < K; c++) {
         const o = c * cols;
