@@ -6,6 +6,7 @@
  *   p ← p − (lr / (1−β1ᵗ)) · m / (√v / √(1−β2ᵗ) + eps)
  */
 import { InvalidArgumentError } from "../util/errors.js";
+import { fastUpdate } from "./adamw-kernel.js";
 import type { Parameter } from "./parameters.js";
 
 export interface AdamWOptions {
@@ -53,6 +54,11 @@ export class AdamW {
 
   /** One update with `grads` (aligned with `parameters`) at learning rate `lr`. */
   step(grads: readonly Float32Array[], lr = this.options.lr): void {
+    if (grads.length !== this.parameters.length) {
+      throw new InvalidArgumentError(
+        `AdamW: ${grads.length} gradients for ${this.parameters.length} parameters`,
+      );
+    }
     const [b1, b2] = this.options.betas;
     const { eps, weightDecay } = this.options;
     const t = ++this.state.step;
@@ -61,47 +67,14 @@ export class AdamW {
     for (let i = 0; i < this.parameters.length; i++) {
       const p = this.parameters[i];
       const decay = p.noDecay ? 1 : 1 - lr * weightDecay;
+      const g = grads[i];
+      if (g.length !== p.data.length) {
+        throw new InvalidArgumentError(
+          `AdamW: gradient of ${g.length} values for parameter "${p.name}" of ${p.data.length}`,
+        );
+      }
       const k = { b1, b2, decay, stepSize, bc2Sqrt, eps };
-      adamwUpdate(p.data, grads[i], this.state.m[i], this.state.v[i], k);
+      fastUpdate(p.data, g, this.state.m[i], this.state.v[i], k);
     }
-  }
-}
-
-interface UpdateConstants {
-  readonly b1: number;
-  readonly b2: number;
-  readonly decay: number;
-  readonly stepSize: number;
-  readonly bc2Sqrt: number;
-  readonly eps: number;
-}
-
-/**
- * The update of one tensor in one pass over x, g, m and v (memory-bound: 110M parameters
- * stream 3 GB). Constants live in locals and the new moments are kept in registers rather
- * than read back from the arrays (measured 2.0-2.7 s → ~1.0 s for 110M).
- */
-function adamwUpdate(
-  x: Float32Array,
-  g: Float32Array,
-  m: Float32Array,
-  v: Float32Array,
-  k: UpdateConstants,
-): void {
-  const { b1, b2, decay, stepSize, bc2Sqrt, eps } = k;
-  const c1 = 1 - b1;
-  const c2 = 1 - b2;
-  const n = x.length;
-  if (g.length !== n) {
-    throw new InvalidArgumentError(`AdamW: gradient of ${g.length} values for a parameter of ${n}`);
-  }
-  for (let j = 0; j < n; j++) {
-    const gj = g[j];
-    // float32 moments, as torch keeps them.
-    const mj = Math.fround(b1 * m[j] + c1 * gj);
-    const vj = Math.fround(b2 * v[j] + c2 * gj * gj);
-    m[j] = mj;
-    v[j] = vj;
-    x[j] = x[j] * decay - (stepSize * mj) / (Math.sqrt(vj) / bc2Sqrt + eps);
   }
 }

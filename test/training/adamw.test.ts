@@ -4,7 +4,9 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { AdamW } from "../../src/training/adamw.js";
+import { fastUpdate, hasWasmUpdate, scalarUpdate } from "../../src/training/adamw-kernel.js";
 import type { Parameter } from "../../src/training/parameters.js";
+import { mulberry32 } from "../../src/util/random.js";
 
 const param = (name: string, values: number[], noDecay = false): Parameter => ({
   name,
@@ -42,4 +44,43 @@ test("AdamW step 1 is p·(1 − lr·wd) − lr·g/(|g| + eps); noDecay parameter
 test("AdamW rejects out-of-range options", () => {
   assert.throws(() => new AdamW([], { lr: -1 }), /lr -1/);
   assert.throws(() => new AdamW([], { betas: [0.9, 1] }), /betas/);
+});
+
+test("the WebAssembly SIMD update equals the scalar float32 loop (chunk edges, odd length)", () => {
+  assert.ok(hasWasmUpdate, "Node's WebAssembly has SIMD: the kernel must be in use");
+  const r = mulberry32(5);
+  // Two and a bit chunks of 65,536, and a length that is not a multiple of 4.
+  const n = 2 * 65536 + 7;
+  const make = (f: () => number) => Float32Array.from({ length: n }, f);
+  const x = make(() => r() - 0.5);
+  const g = make(() => (r() - 0.5) * 1e-2);
+  const m = make(() => (r() - 0.5) * 1e-3);
+  const v = make(() => r() * 1e-5);
+  const [x2, m2, v2] = [x.slice(), m.slice(), v.slice()];
+  const k = {
+    b1: 0.9,
+    b2: 0.999,
+    decay: 1 - 1e-3 * 0.01,
+    stepSize: 1e-3 / (1 - 0.9 ** 3),
+    bc2Sqrt: Math.sqrt(1 - 0.999 ** 3),
+    eps: 1e-8,
+  };
+  fastUpdate(x, g, m, v, k);
+  scalarUpdate(x2, g, m2, v2, k);
+  // float32 arithmetic in both (the scalar loop rounds the moments, not the last few
+  // operations): within a few ulps of each value.
+  for (let i = 0; i < n; i++) {
+    assert.ok(Math.abs(m[i] - m2[i]) <= 1e-9, `m[${i}] ${m[i]} vs ${m2[i]}`);
+    assert.ok(Math.abs(v[i] - v2[i]) <= 1e-12, `v[${i}] ${v[i]} vs ${v2[i]}`);
+    assert.ok(Math.abs(x[i] - x2[i]) <= 1e-7, `x[${i}] ${x[i]} vs ${x2[i]}`);
+  }
+});
+
+test("AdamW rejects gradients that do not match the parameters", () => {
+  const opt = new AdamW([param("w", [1, 2])]);
+  assert.throws(() => opt.step([]), /0 gradients for 1 parameters/);
+  assert.throws(
+    () => opt.step([Float32Array.from([1])]),
+    /gradient of 1 values for parameter "w" of 2/,
+  );
 });
