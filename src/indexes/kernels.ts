@@ -173,28 +173,6 @@ function gemmTopKModel(): Uint8Array {
   ]);
 }
 
-/** ONNX model: Y[n, c] = max over l of T[I[n, l], c]  (Gather then ReduceMax). */
-function gatherMaxModel(): Uint8Array {
-  const axes = [...fieldBytes(1, str("axes")), ...fieldInt(8, 1), ...fieldInt(20, 7)]; // ints = [1]
-  const nodes = [
-    fieldBytes(1, node("Gather", ["T", "I"], ["G"], [attrInt("axis", 0)])),
-    fieldBytes(1, node("ReduceMax", ["G"], ["Y"], [axes, attrInt("keepdims", 0)])),
-  ];
-  const graph = [
-    ...nodes.flat(),
-    ...fieldBytes(2, str("tslate_gather_max")),
-    ...fieldBytes(11, valueInfo("T", 1, ["R", "C"])),
-    ...fieldBytes(11, valueInfo("I", 6, ["N", "L"])),
-    ...fieldBytes(12, valueInfo("Y", 1, ["N", "C"])),
-  ];
-  return Uint8Array.from([
-    ...fieldInt(1, 7),
-    ...fieldBytes(2, str("tslate")),
-    ...fieldBytes(7, graph),
-    ...fieldBytes(8, [...fieldBytes(1, []), ...fieldInt(2, 13)]),
-  ]);
-}
-
 /** ONNX model: Y[n, i] = max over l of (D[n, l, :] · Qt[:, i])  (MatMul then ReduceMax). */
 function maxSimModel(): Uint8Array {
   const axes = [...fieldBytes(1, str("axes")), ...fieldInt(8, 1), ...fieldInt(20, 7)]; // ints = [1]
@@ -217,19 +195,13 @@ function maxSimModel(): Uint8Array {
   ]);
 }
 
-function session(argmax: boolean | "gathermax" | "maxsim" | "topk"): Promise<OrtSessionLike> {
+function session(argmax: boolean | "maxsim" | "topk"): Promise<OrtSessionLike> {
   const key = `${argmax}:${kernelThreads}`;
   let s = sessions.get(key);
   if (!s) {
     const o = loadOrt()!;
     const model =
-      argmax === "topk"
-        ? gemmTopKModel()
-        : argmax === "gathermax"
-          ? gatherMaxModel()
-          : argmax === "maxsim"
-            ? maxSimModel()
-            : gemmModel(argmax);
+      argmax === "topk" ? gemmTopKModel() : argmax === "maxsim" ? maxSimModel() : gemmModel(argmax);
     s = o.InferenceSession.create(model, {
       intraOpNumThreads: kernelThreads,
       interOpNumThreads: 1,
@@ -405,38 +377,6 @@ export async function argmaxABt(
     }
   }
   return out;
-}
-
-/**
- * Y[n, c] = max over l < L of T[I[n·L + l], c], for T [R, C] and indices I [N, L] (pad with
- * a row of −Infinity). The approximate PLAID scores of many documents at once.
- */
-export async function gatherMax(
-  t: Float32Array,
-  r: number,
-  c: number,
-  idx: Int32Array,
-  n: number,
-  l: number,
-): Promise<Float32Array> {
-  if (!hasFastKernels() || n * l * c < ORT_MIN_WORK) {
-    const out = new Float32Array(n * c).fill(Number.NEGATIVE_INFINITY);
-    for (let i = 0; i < n; i++) {
-      const oo = i * c;
-      for (let j = 0; j < l; j++) {
-        const ro = idx[i * l + j] * c;
-        for (let k = 0; k < c; k++) if (t[ro + k] > out[oo + k]) out[oo + k] = t[ro + k];
-      }
-    }
-    return out;
-  }
-  const o = loadOrt()!;
-  const s = await session("gathermax");
-  const res = await s.run({
-    T: new o.Tensor("float32", t, [r, c]),
-    I: new o.Tensor("int32", idx, [n, l]),
-  });
-  return res.Y.data as Float32Array;
 }
 
 /**
