@@ -603,19 +603,17 @@ export class PLAID extends BaseIndex {
   }
 
   /**
-   * One query's centroid scores T[c·nq + i] out of the group's [rows, K], written straight
-   * into the WebAssembly scorer's memory when it can take them (32-token queries).
+   * One query's centroid scores T[c·nq + i] out of the group's [rows, K]: transposed by the
+   * WebAssembly scorer straight into its memory when it can take them (32-token queries).
    */
   private queryTable(S: Float32Array, off: number, nq: number, K: number): Float32Array {
-    let T: Float32Array | null = null;
     if (hasWasmKernels()) {
       this.wasm ??= new WasmApprox();
-      T = this.wasm.tableFor(K, nq, this.uniqUsed, this.alive.length);
+      const T = this.wasm.loadTable(S, off, K, nq, this.uniqUsed, this.alive.length);
+      if (T) return T;
     }
-    if (!T) {
-      if (this.scoreTable.length < K * nq) this.scoreTable = new Float32Array(K * nq);
-      T = this.scoreTable.subarray(0, K * nq);
-    }
+    if (this.scoreTable.length < K * nq) this.scoreTable = new Float32Array(K * nq);
+    const T = this.scoreTable.subarray(0, K * nq);
     // Transposed in blocks of 256 centroids: reads and writes both stay in cache.
     for (let c0 = 0; c0 < K; c0 += 256) {
       const c1 = Math.min(K, c0 + 256);

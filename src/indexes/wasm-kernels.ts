@@ -126,6 +126,36 @@ const DECOMPRESS_BODY = [
   0x0b, // end of function
 ];
 
+// transpose(src, K, nq, dst): dst[c·nq + i] = src[i·K + c], in blocks of 256 centroids
+// (a block of dst stays in cache while every row of src passes over it).
+// biome-ignore format: hand-assembled bytecode
+const TRANSPOSE_BODY = [
+  0x01, 0x07, 0x7f, // locals: 7 × i32: i (4), c (5), s (6), d (7), dstride (8), c0 (9), c1 (10)
+  0x20, 0x02, 0x41, 0x02, 0x74, 0x21, 0x08, // dstride = nq << 2
+  0x02, 0x40, 0x03, 0x40, // block, loop (blocks)
+  0x20, 0x09, 0x20, 0x01, 0x4f, 0x0d, 0x01, // c0 >= K → exit
+  // c1 = min(c0 + 256, K)
+  0x20, 0x09, 0x41, 0x80, 0x02, 0x6a, 0x20, 0x01, 0x20, 0x09, 0x41, 0x80, 0x02, 0x6a, 0x20, 0x01, 0x49, 0x1b, 0x21, 0x0a,
+  0x41, 0x00, 0x21, 0x04, // i = 0
+  0x02, 0x40, 0x03, 0x40, // block, loop (rows of src)
+  0x20, 0x04, 0x20, 0x02, 0x4f, 0x0d, 0x01, // i >= nq → exit
+  0x20, 0x00, 0x20, 0x04, 0x20, 0x01, 0x6c, 0x20, 0x09, 0x6a, 0x41, 0x02, 0x74, 0x6a, 0x21, 0x06, // s = src + 4(iK + c0)
+  0x20, 0x03, 0x20, 0x09, 0x20, 0x02, 0x6c, 0x20, 0x04, 0x6a, 0x41, 0x02, 0x74, 0x6a, 0x21, 0x07, // d = dst + 4(c0·nq + i)
+  0x20, 0x09, 0x21, 0x05, // c = c0
+  0x02, 0x40, 0x03, 0x40, // block, loop (centroids of the block)
+  0x20, 0x05, 0x20, 0x0a, 0x4f, 0x0d, 0x01, // c >= c1 → exit
+  0x20, 0x07, 0x20, 0x06, 0x2a, 0x02, 0x00, 0x38, 0x02, 0x00, // f32.store(d, f32.load(s))
+  0x20, 0x06, 0x41, 0x04, 0x6a, 0x21, 0x06, // s += 4
+  0x20, 0x07, 0x20, 0x08, 0x6a, 0x21, 0x07, // d += dstride
+  0x20, 0x05, 0x41, 0x01, 0x6a, 0x21, 0x05, // c++
+  0x0c, 0x00, 0x0b, 0x0b, // br loop; end; end
+  0x20, 0x04, 0x41, 0x01, 0x6a, 0x21, 0x04, // i++
+  0x0c, 0x00, 0x0b, 0x0b, // br loop; end; end
+  0x20, 0x0a, 0x21, 0x09, // c0 = c1
+  0x0c, 0x00, 0x0b, 0x0b, // br loop; end; end
+  0x0b, // end of function
+];
+
 function section(id: number, bytes: number[]): number[] {
   return [id, ...uleb(bytes.length), ...bytes];
 }
@@ -148,19 +178,21 @@ function name(s: string): number[] {
 function moduleBytes(): Uint8Array {
   const i32s = (n: number) => [0x60, n, ...new Array<number>(n).fill(0x7f), 0x00];
   const exports = [
-    ...[0x03, ...name("approx"), 0x00, 0x00],
+    ...[0x04, ...name("approx"), 0x00, 0x00],
     ...[...name("decompress"), 0x00, 0x01],
+    ...[...name("transpose"), 0x00, 0x02],
     ...[...name("memory"), 0x02, 0x00],
   ];
   const code = [
-    ...[0x02, ...uleb(BODY.length), ...BODY],
+    ...[0x03, ...uleb(BODY.length), ...BODY],
     ...[...uleb(DECOMPRESS_BODY.length), ...DECOMPRESS_BODY],
+    ...[...uleb(TRANSPOSE_BODY.length), ...TRANSPOSE_BODY],
   ];
   const header = [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00];
   return Uint8Array.from([
     ...header,
-    ...section(1, [0x02, ...i32s(7), ...i32s(9)]),
-    ...section(3, [0x02, 0x00, 0x01]),
+    ...section(1, [0x03, ...i32s(7), ...i32s(9), ...i32s(4)]),
+    ...section(3, [0x03, 0x00, 0x01, 0x02]),
     ...section(5, [0x01, 0x00, 0x01]),
     ...section(7, exports),
     ...section(10, code),
@@ -199,6 +231,7 @@ interface Exports {
     dimBytes: number,
     resBytes: number,
   ): void;
+  transpose(src: number, K: number, nq: number, dst: number): void;
   memory: WasmMemory;
 }
 
@@ -252,16 +285,28 @@ export class WasmApprox {
   }
 
   /**
-   * A view of this scorer's table memory for T [K, nq] (nq a multiple of 32, else null), with
-   * room for up to maxDocs candidates: a caller that writes the query's table here saves
-   * score() a copy. Valid until the next call of tableFor.
+   * Writes one query's table T [K, nq] = transpose of S[off·K .. (off + nq)·K) ([nq, K] rows)
+   * into this scorer's memory, with room for up to maxDocs candidates, and returns it (a view,
+   * valid until the next call); score() then uses it without a copy. Null unless nq is a
+   * multiple of 32 (the kernel's row width).
    */
-  tableFor(K: number, nq: number, codesUsed: number, maxDocs: number): Float32Array | null {
+  loadTable(
+    S: Float32Array,
+    off: number,
+    K: number,
+    nq: number,
+    codesUsed: number,
+    maxDocs: number,
+  ): Float32Array | null {
     if (nq % 32 !== 0) return null;
     const codesBytes = align16(codesUsed * 4);
     const docsOffset = codesBytes + K * nq * 4;
-    this.ensure(align16(docsOffset + maxDocs * 8) + maxDocs * 8);
-    return new Float32Array(this.ex.memory.buffer, codesBytes, K * nq);
+    const scratch = align16(align16(docsOffset + maxDocs * 8) + maxDocs * 8);
+    this.ensure(scratch + K * nq * 4);
+    const buf = this.ex.memory.buffer;
+    new Float32Array(buf, scratch, K * nq).set(S.subarray(off * K, (off + nq) * K));
+    this.ex.transpose(scratch, K, nq, codesBytes);
+    return new Float32Array(buf, codesBytes, K * nq);
   }
 
   /**
@@ -297,7 +342,7 @@ export class WasmApprox {
     this.tableOffset = codesBytes;
     const table = new Float32Array(buf, codesBytes, K * cols);
     if (T.buffer === buf && T.byteOffset === codesBytes) {
-      // Written in place by the caller (tableFor).
+      // Written in place by loadTable.
     } else if (cols === nq) table.set(T.subarray(0, K * nq));
     else {
       for (let c = 0; c < K; c++) {
