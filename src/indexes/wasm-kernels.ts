@@ -332,6 +332,8 @@ export class WasmApprox {
     const tableBytes = K * cols * 4;
     const docsOffset = codesBytes + tableBytes;
     const outOffset = align16(docsOffset + nDocs * 8);
+    // Written in place by loadTable (growing the memory below keeps its contents).
+    const inPlace = T.buffer === this.ex.memory.buffer && T.byteOffset === codesBytes;
     this.ensure(outOffset + nDocs * 8);
     const buf = this.ex.memory.buffer;
     if (version !== this.codesVersion || codesUsed !== this.codesLength) {
@@ -341,8 +343,8 @@ export class WasmApprox {
     }
     this.tableOffset = codesBytes;
     const table = new Float32Array(buf, codesBytes, K * cols);
-    if (T.buffer === buf && T.byteOffset === codesBytes) {
-      // Written in place by loadTable.
+    if (inPlace) {
+      // nothing to copy
     } else if (cols === nq) table.set(T.subarray(0, K * nq));
     else {
       for (let c = 0; c < K; c++) {

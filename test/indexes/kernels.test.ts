@@ -211,3 +211,60 @@ test("PLAID returns the same results with and without the WebAssembly kernels (n
     t.cleanup();
   }
 });
+
+test("WebAssembly query table: the transpose of the query's rows, scored without a copy", async () => {
+  const { WasmApprox } = await import("../../src/indexes/wasm-kernels.js");
+  const [K, nq, rows, off] = [300, 32, 96, 32]; // the second of three 32-token queries; K not a multiple of 256
+  const S = random(rows * K, 41);
+  const w = new WasmApprox();
+  const codes = Uint32Array.from([5, 299, 0, 17, 256]);
+  const T = w.loadTable(S, off, K, nq, codes.length, 4);
+  assert.ok(T);
+  for (let c = 0; c < K; c++)
+    for (let i = 0; i < nq; i++) assert.equal(T[c * nq + i], S[(off + i) * K + c]);
+  const out = new Float64Array(2);
+  w.score(
+    T,
+    K,
+    nq,
+    codes,
+    codes.length,
+    1,
+    Int32Array.of(0, 2),
+    Int32Array.of(2, 3),
+    [0, 1],
+    2,
+    out,
+  );
+  const want = (lo: number, hi: number) => {
+    let s = 0;
+    for (let i = 0; i < nq; i++) {
+      let mx = Number.NEGATIVE_INFINITY;
+      for (let t = lo; t < hi; t++) mx = Math.max(mx, S[(off + i) * K + codes[t]]);
+      s += mx;
+    }
+    return s;
+  };
+  assert.equal(out[0], want(0, 2));
+  assert.equal(out[1], want(2, 5));
+  // More candidates than loadTable made room for: the memory grows, the table stays valid.
+  const many = Array.from({ length: 50_000 }, (_, j) => j % 2);
+  const big = new Float64Array(many.length);
+  const T2 = w.loadTable(S, off, K, nq, codes.length, 4)!;
+  w.score(
+    T2,
+    K,
+    nq,
+    codes,
+    codes.length,
+    1,
+    Int32Array.of(0, 2),
+    Int32Array.of(2, 3),
+    many,
+    many.length,
+    big,
+  );
+  assert.equal(big[0], want(0, 2));
+  assert.equal(big[many.length - 1], want(2, 5));
+  assert.equal(w.loadTable(S, 0, K, 31, codes.length, 4), null); // not a multiple of 32
+});
