@@ -1,16 +1,18 @@
 /**
- * WebAssembly SIMD kernels of PLAID search. (1) Approximate scores: for each candidate document d,
+ * WebAssembly SIMD kernels of PLAID search, in one module assembled below (under 1 KB, no
+ * toolchain; Node 20 has WebAssembly SIMD, callers fall back to JS loops without it):
  *
- *   approx(d) = Σ_i max over the distinct centroids c of d of T[c, i]
+ * - approx: for each candidate document d, approx(d) = Σ_i max over the distinct centroids c
+ *   of d of T[c, i], T the query's [K, nq] centroid-score table. The inner loop of PLAID
+ *   search (every candidate, ~120 centroids × 32 query tokens); eight f32x4 maxima per
+ *   centroid row, about 10x the scalar loop. The maxima are exact and the sum runs in f64 in
+ *   token order, so the scores are bit-identical to the scalar loop.
+ * - transpose: the query's [nq, K] rows of the query-centroid product into T, cache-blocked.
+ * - decompress: nbits-4 tokens, (centroid + residual bucket weights) · inverse norm, four
+ *   dimensions per step (float32 rounding after the add and after the multiply).
  *
- * where T is the query's [K, nq] centroid-score table. This is the inner loop of PLAID search
- * (every candidate, ~120 centroids × 32 query tokens each); scalar JavaScript does about
- * 0.6 G max-operations/s here, eight f32x4 maxima per centroid row about 10x that. The module is assembled below
- * (about 200 bytes, no toolchain); the per-token maxima are exact and the sum runs in f64 in
- * token order, so the scores are bit-identical to the scalar loop.
- *
- * Memory layout (one module instance per index): [codes u32 | table f32 (rows padded to a
- * multiple of 32 columns with zeros) | docs (start, len) i32 pairs | out f64].
+ * Scorer memory (WasmApprox, one instance per index): [codes u32 | table f32 (rows padded to
+ * a multiple of 32 columns with zeros) | docs (start, len) i32 pairs | out f64 | scratch].
  */
 
 // approx(table, stride, nGroups, codes, docs, nDocs, out): for each document, eight f32x4
