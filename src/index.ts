@@ -61,6 +61,7 @@ export {
   openIndex,
   PLAID,
 } from "./indexes/index.js";
+export { ParallelSearcher, type ParallelSearcherOptions } from "./indexes/parallel.js";
 export type {
   DocumentInput,
   DocumentMetadata,

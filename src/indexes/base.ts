@@ -30,6 +30,19 @@ export interface BaseIndexOptions {
   verifyChecksums?: boolean;
 }
 
+/** Options of `open` (all index types). */
+export interface OpenOptions {
+  /** Verify the SHA-256 of every file when opening (default true). */
+  verifyChecksums?: boolean;
+  /**
+   * Open for searching only (default false): writes throw, and opening neither removes
+   * metadata rows nor files that the manifest does not list. A writer may be between writing
+   * its files and committing its manifest; a read-only reader leaves that work alone, while a
+   * writable open assumes it is the only writer and collects it as crash garbage.
+   */
+  readOnly?: boolean;
+}
+
 /** What a subclass produces for a batch of new documents, before the commit. */
 export interface EncodedChunk {
   sections: Record<string, TypedArray>;
@@ -64,6 +77,8 @@ export abstract class BaseIndex implements MultiVectorIndex {
   protected alive: Uint8Array = new Uint8Array(0);
   protected docnoOf = new Map<string, number>();
   private closed = false;
+  /** Opened with `readOnly`: no writes, no garbage collection. */
+  protected readOnly = false;
   private writing: Promise<unknown> = Promise.resolve();
 
   protected constructor(store: IndexDirectory, manifest: Manifest, meta: MetadataStore) {
@@ -122,8 +137,13 @@ export abstract class BaseIndex implements MultiVectorIndex {
     return { store, manifest, meta };
   }
 
-  /** Loads chunks and deletions, reconciles metadata and removes garbage of crashed writes. */
-  protected loadAll(verify: boolean): void {
+  /**
+   * Loads chunks and deletions; unless read-only, reconciles metadata and removes garbage of
+   * crashed writes.
+   */
+  protected loadAll(options: OpenOptions): void {
+    const verify = options.verifyChecksums ?? true;
+    this.readOnly = options.readOnly ?? false;
     const m = this.manifest;
     this.chunks = [];
     this.slots = new Array(m.nextDocno);
@@ -134,6 +154,7 @@ export abstract class BaseIndex implements MultiVectorIndex {
       const del = this.store.readFile(m.deleted, verify).sections.docnos as Uint32Array;
       for (const d of del) this.markDead(d);
     }
+    if (this.readOnly) return;
     this.meta.reconcile((d) => d < this.alive.length && this.alive[d] === 1);
     this.store.collectGarbage(m);
   }
@@ -172,6 +193,11 @@ export abstract class BaseIndex implements MultiVectorIndex {
     return this.docnoOf.size;
   }
 
+  /** The committed manifest generation this object holds (each write adds one). */
+  get generation(): number {
+    return this.manifest.generation;
+  }
+
   /** Embedding dimension (0 until the first add). */
   get dim(): number {
     return this.manifest.dim;
@@ -203,6 +229,14 @@ export abstract class BaseIndex implements MultiVectorIndex {
   protected checkOpen(): void {
     if (this.closed)
       throw new IndexError(`the index at ${this.store.dir} is closed; open it again`);
+  }
+
+  protected checkWritable(): void {
+    this.checkOpen();
+    if (this.readOnly)
+      throw new IndexError(
+        `the index at ${this.store.dir} was opened read-only; open it without readOnly to write`,
+      );
   }
 
   // ---- hooks ----
@@ -307,7 +341,7 @@ export abstract class BaseIndex implements MultiVectorIndex {
 
   delete(ids: string[]): Promise<void> {
     return this.serial(async () => {
-      this.checkOpen();
+      this.checkWritable();
       if (!Array.isArray(ids)) throw new InvalidArgumentError("ids must be an array of strings");
       const docnos = [...new Set(ids)]
         .map((id) => this.docnoOf.get(id))
@@ -365,7 +399,7 @@ export abstract class BaseIndex implements MultiVectorIndex {
     metadata: DocumentMetadata[] | undefined,
     replacing: boolean,
   ): Promise<void> {
-    this.checkOpen();
+    this.checkWritable();
     this.checkBatch(ids, embeddings, metadata, replacing);
     if (ids.length === 0) return;
     if (!this.manifest.dim) this.manifest.dim = embeddings[0].cols;

@@ -1,5 +1,11 @@
 import type { Matrix } from "../util/matrix.js";
-import { BaseIndex, type BaseIndexOptions, type EncodedChunk, TopK } from "./base.js";
+import {
+  BaseIndex,
+  type BaseIndexOptions,
+  type EncodedChunk,
+  type OpenOptions,
+  TopK,
+} from "./base.js";
 import { gemmABt } from "./kernels.js";
 import type { ChunkRef } from "./store.js";
 
@@ -22,10 +28,10 @@ export class Exact extends BaseIndex {
     return new Exact(store, manifest, meta);
   }
 
-  static async open(dir: string, options: { verifyChecksums?: boolean } = {}): Promise<Exact> {
+  static async open(dir: string, options: OpenOptions = {}): Promise<Exact> {
     const { store, manifest, meta } = BaseIndex.openDirectory(dir, Exact.TYPE);
     const index = new Exact(store, manifest, meta);
-    index.loadAll(options.verifyChecksums ?? true);
+    index.loadAll(options);
     return index;
   }
 

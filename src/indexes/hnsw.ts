@@ -10,7 +10,13 @@ import {
   UnsupportedError,
 } from "../util/errors.js";
 import type { Matrix } from "../util/matrix.js";
-import { BaseIndex, type BaseIndexOptions, type EncodedChunk, TopK } from "./base.js";
+import {
+  BaseIndex,
+  type BaseIndexOptions,
+  type EncodedChunk,
+  type OpenOptions,
+  TopK,
+} from "./base.js";
 import type { MetadataStore } from "./metadata.js";
 import type { ChunkRef, FileRef, IndexDirectory, Manifest } from "./store.js";
 import type { SearchOptions, SearchResult } from "./types.js";
@@ -113,7 +119,7 @@ export class HNSW extends BaseIndex {
     return new HNSW(store, manifest, meta);
   }
 
-  static async open(dir: string, options: { verifyChecksums?: boolean } = {}): Promise<HNSW> {
+  static async open(dir: string, options: OpenOptions = {}): Promise<HNSW> {
     const { store, manifest, meta } = BaseIndex.openDirectory(dir, HNSW.TYPE);
     const index = new HNSW(store, manifest, meta);
     const verify = options.verifyChecksums ?? true;
@@ -144,7 +150,7 @@ export class HNSW extends BaseIndex {
       g.setEf(index.config.efSearch);
       index.graph = g;
     }
-    index.loadAll(verify);
+    index.loadAll(options);
     return index;
   }
 

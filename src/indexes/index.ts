@@ -1,11 +1,11 @@
 import { IndexError } from "../util/errors.js";
-import { BaseIndex } from "./base.js";
+import { BaseIndex, type OpenOptions } from "./base.js";
 import { Exact } from "./exact.js";
 import { HNSW } from "./hnsw.js";
 import { PLAID } from "./plaid.js";
 import { IndexDirectory } from "./store.js";
 
-export { BaseIndex, type BaseIndexOptions } from "./base.js";
+export { BaseIndex, type BaseIndexOptions, type OpenOptions } from "./base.js";
 export { Exact, type ExactOptions } from "./exact.js";
 export { fuseRrf, fuseRsf } from "./fusion.js";
 export {
@@ -15,6 +15,12 @@ export {
   type HnswOptions,
   type HnswSearchOptions,
 } from "./hnsw.js";
+export {
+  MAX_DEFAULT_SEARCH_WORKERS,
+  ParallelSearcher,
+  type ParallelSearcherOptions,
+  type ParallelSearchOptions,
+} from "./parallel.js";
 export {
   DEFAULT_PLAID_CONFIG,
   DEFAULT_PLAID_SEARCH,
@@ -35,7 +41,7 @@ export type IndexType = (typeof INDEX_TYPES)[number];
 /** Opens an index of whatever type the directory holds. */
 export async function openIndex(
   dir: string,
-  options: { verifyChecksums?: boolean } = {},
+  options: OpenOptions = {},
 ): Promise<PLAID | Exact | HNSW> {
   const type = new IndexDirectory(dir).readManifest().type;
   if (type === PLAID.TYPE) return PLAID.open(dir, options);

@@ -1,6 +1,6 @@
 import { ConfigError, IndexError, InvalidArgumentError } from "../util/errors.js";
 import type { Matrix } from "../util/matrix.js";
-import { BaseIndex, type BaseIndexOptions, type EncodedChunk } from "./base.js";
+import { BaseIndex, type BaseIndexOptions, type EncodedChunk, type OpenOptions } from "./base.js";
 import {
   byteWeightTable,
   type Codec,
@@ -189,12 +189,12 @@ export class PLAID extends BaseIndex {
     return new PLAID(store, manifest, meta);
   }
 
-  static async open(dir: string, options: { verifyChecksums?: boolean } = {}): Promise<PLAID> {
+  static async open(dir: string, options: OpenOptions = {}): Promise<PLAID> {
     const { store, manifest, meta } = BaseIndex.openDirectory(dir, PLAID.TYPE);
     const index = new PLAID(store, manifest, meta);
     const verify = options.verifyChecksums ?? true;
     if (manifest.files.codec) index.setCodec(PLAID.readCodec(index, verify));
-    index.loadAll(verify);
+    index.loadAll(options);
     return index;
   }
 
@@ -312,7 +312,7 @@ export class PLAID extends BaseIndex {
    * Ids and metadata are kept. Needs the decompressed index in memory (fp32).
    */
   async rebuild(): Promise<void> {
-    this.checkOpen();
+    this.checkWritable();
     const codec = this.codec;
     if (!codec || this.count() === 0) return;
     const ids = this.ids();

@@ -1,0 +1,275 @@
+import { availableParallelism } from "node:os";
+import { Worker } from "node:worker_threads";
+import {
+  ConfigError,
+  FileFormatError,
+  IndexError,
+  InvalidArgumentError,
+  ShapeError,
+  TslateError,
+} from "../util/errors.js";
+import { checkMatrix, type Matrix } from "../util/matrix.js";
+import type { HnswSearchOptions } from "./hnsw.js";
+import type { SearchJob, SerializedError, WorkerReply, WorkerStart } from "./parallel-worker.js";
+import type { PlaidSearchOptions } from "./plaid.js";
+import { IndexDirectory } from "./store.js";
+import type { SearchResult } from "./types.js";
+
+/** Workers when `workers` is not given: the available cores, at most this many. */
+export const MAX_DEFAULT_SEARCH_WORKERS = 4;
+
+export interface ParallelSearcherOptions {
+  /**
+   * Worker threads (default: available cores, at most 4). Each holds its own copy of the
+   * index in memory, so memory grows with the count.
+   */
+  workers?: number;
+  /** Verify the SHA-256 of every file when a worker opens the index (default true). */
+  verifyChecksums?: boolean;
+}
+
+/** Search options of any index type (PLAID's and HNSW's extras are passed through). */
+export type ParallelSearchOptions = PlaidSearchOptions & HnswSearchOptions;
+
+interface Pending {
+  resolve: (results: SearchResult[][]) => void;
+  reject: (err: Error) => void;
+}
+
+/** One worker thread and the calls waiting for it. */
+class SearchWorker {
+  readonly worker: Worker;
+  readonly pending = new Map<number, Pending>();
+  /** Set when the thread died: every later call fails with it. */
+  failure: Error | null = null;
+  ready: Promise<void>;
+
+  constructor(url: URL, start: WorkerStart, slot: number, onDeath: (err: Error) => void) {
+    this.worker = new Worker(url, { workerData: start });
+    let readyResolve!: () => void;
+    let readyReject!: (err: Error) => void;
+    this.ready = new Promise<void>((res, rej) => {
+      readyResolve = res;
+      readyReject = rej;
+    });
+    this.ready.catch(() => undefined); // handled by whoever awaits it
+    const die = (err: Error) => {
+      if (this.failure) return;
+      this.failure = err;
+      readyReject(err);
+      for (const p of this.pending.values()) p.reject(err);
+      this.pending.clear();
+      onDeath(err);
+    };
+    this.worker.on("message", (m: WorkerReply) => {
+      if (m.type === "ready") readyResolve();
+      else if (m.type === "error" && m.call === null) readyReject(rebuildError(m.error));
+      else if (m.call !== null) {
+        const p = this.pending.get(m.call);
+        if (!p) return;
+        this.pending.delete(m.call);
+        if (m.type === "result") p.resolve(m.results);
+        else p.reject(rebuildError(m.error));
+      }
+    });
+    this.worker.on("error", (err) => {
+      die(
+        new IndexError(
+          `search worker ${slot} of ${start.dir} crashed: ${err.message}; close() this searcher and open a new one`,
+          { cause: err },
+        ),
+      );
+    });
+    this.worker.on("exit", (code) => {
+      die(
+        new IndexError(
+          `search worker ${slot} of ${start.dir} exited (code ${code}); close() this searcher and open a new one`,
+        ),
+      );
+    });
+  }
+
+  run(job: SearchJob): Promise<SearchResult[][]> {
+    if (this.failure) return Promise.reject(this.failure);
+    return new Promise((resolve, reject) => {
+      this.pending.set(job.call, { resolve, reject });
+      try {
+        this.worker.postMessage(job, [job.data.buffer as ArrayBuffer]);
+      } catch (err) {
+        // e.g. options holding a function: not cloneable to the worker.
+        this.pending.delete(job.call);
+        reject(
+          new InvalidArgumentError(
+            `search options must be plain data (numbers, strings, arrays, objects): ${(err as Error).message}`,
+          ),
+        );
+      }
+    });
+  }
+}
+
+/** The worker's error as the same TslateError class (code and message kept). */
+function rebuildError(e: SerializedError): Error {
+  let err: Error;
+  switch (e.code) {
+    case "INVALID_ARGUMENT":
+      err = new InvalidArgumentError(e.message);
+      break;
+    case "CONFIG":
+      err = new ConfigError(e.message);
+      break;
+    case "SHAPE":
+      err = new ShapeError(e.message);
+      break;
+    case "INDEX":
+      err = new IndexError(e.message);
+      break;
+    case "FILE_NOT_FOUND":
+    case "FILE_CORRUPT": {
+      const path = e.path ?? "";
+      const prefix = `${path}: `;
+      const rest = e.message.startsWith(prefix) ? e.message.slice(prefix.length) : e.message;
+      err = new FileFormatError(path, rest, { missing: e.code === "FILE_NOT_FOUND" });
+      break;
+    }
+    default:
+      err = e.code
+        ? new TslateError(e.code as TslateError["code"], e.message)
+        : new Error(e.message);
+      err.name = e.name;
+  }
+  if (e.stack)
+    err.stack = `${err.name}: ${err.message}\n    (in a search worker thread)\n${e.stack}`;
+  return err;
+}
+
+/**
+ * Searches an on-disk index (PLAID, Exact or HNSW) on several worker threads: each worker opens
+ * the index read-only, a `search` call splits its queries into one contiguous share per worker
+ * (packed into one transferred Float32Array) and returns the results in query order, equal to
+ * what `index.search` returns.
+ *
+ * Writes made after `open` (by this or another process) are seen: every `search` reads the
+ * manifest generation first, and workers holding an older one reopen the index before
+ * searching. A writer in the same directory is never disturbed (workers open read-only).
+ *
+ *   const searcher = await ParallelSearcher.open(dir, { workers: 2 });
+ *   const results = await searcher.search(queries, { k: 10 });
+ *   await searcher.close();
+ */
+export class ParallelSearcher {
+  readonly dir: string;
+  private readonly slots: SearchWorker[];
+  private nextCall = 0;
+  private closed = false;
+  private failure: Error | null = null;
+
+  private constructor(dir: string, slots: SearchWorker[]) {
+    this.dir = dir;
+    this.slots = slots;
+  }
+
+  /** Starts the workers and waits until each has the index open. */
+  static async open(dir: string, options: ParallelSearcherOptions = {}): Promise<ParallelSearcher> {
+    const workers = options.workers ?? Math.min(availableParallelism(), MAX_DEFAULT_SEARCH_WORKERS);
+    if (!Number.isInteger(workers) || workers < 1) {
+      throw new InvalidArgumentError(
+        `workers must be a positive integer, got ${String(options.workers)}; omit it for one per core (at most ${MAX_DEFAULT_SEARCH_WORKERS})`,
+      );
+    }
+    if (typeof dir !== "string" || dir.length === 0) {
+      throw new InvalidArgumentError(`dir must be an index directory path, got ${String(dir)}`);
+    }
+    new IndexDirectory(dir).readManifest(); // a clear error here rather than in N workers
+    const url = new URL("./parallel-worker.js", import.meta.url);
+    const start: WorkerStart = { dir, verifyChecksums: options.verifyChecksums ?? true };
+    let searcher: ParallelSearcher | null = null;
+    const slots = Array.from(
+      { length: workers },
+      (_, i) =>
+        new SearchWorker(url, start, i, (err) => {
+          if (searcher && !searcher.closed) searcher.failure ??= err;
+        }),
+    );
+    searcher = new ParallelSearcher(dir, slots);
+    try {
+      await Promise.all(slots.map((s) => s.ready));
+    } catch (err) {
+      await searcher.close();
+      throw err;
+    }
+    return searcher;
+  }
+
+  /** Number of worker threads. */
+  get workers(): number {
+    return this.slots.length;
+  }
+
+  /**
+   * Searches like `index.search` (same options, same results, same order), the queries split
+   * across the workers. Rejects with the worker's error (same class and message) when a worker
+   * throws, and with an IndexError when a worker thread died.
+   */
+  async search(queries: Matrix[], options: ParallelSearchOptions = {}): Promise<SearchResult[][]> {
+    if (this.closed) {
+      throw new IndexError(
+        `this ParallelSearcher of ${this.dir} is closed; open a new one with ParallelSearcher.open()`,
+      );
+    }
+    if (this.failure) throw this.failure;
+    if (!Array.isArray(queries))
+      throw new InvalidArgumentError("queries must be an array of matrices");
+    const manifest = new IndexDirectory(this.dir).readManifest();
+    queries.forEach((q, i) => {
+      checkMatrix(q, `queries[${i}]`, manifest.dim || undefined);
+    });
+    // At least one share, so that an empty call still validates the options like index.search.
+    const shares = Math.max(1, Math.min(this.slots.length, queries.length));
+    const calls: Promise<SearchResult[][]>[] = [];
+    for (let s = 0; s < shares; s++) {
+      const part = queries.slice(
+        Math.floor((s * queries.length) / shares),
+        Math.floor(((s + 1) * queries.length) / shares),
+      );
+      const data = new Float32Array(part.reduce((n, q) => n + q.rows * q.cols, 0));
+      let offset = 0;
+      for (const q of part) {
+        data.set(q.data.subarray(0, q.rows * q.cols), offset);
+        offset += q.rows * q.cols;
+      }
+      calls.push(
+        this.slots[s].run({
+          type: "search",
+          call: this.nextCall++,
+          generation: manifest.generation,
+          data,
+          rows: part.map((q) => q.rows),
+          cols: part.map((q) => q.cols),
+          options,
+        }),
+      );
+    }
+    // Wait for every share (none is left running into the next call), then report the first error.
+    const settled = await Promise.allSettled(calls);
+    const out: SearchResult[][] = [];
+    for (const r of settled) {
+      if (r.status === "rejected") throw r.reason;
+      out.push(...r.value);
+    }
+    return out;
+  }
+
+  /** Terminates the workers; pending and later calls reject. Safe to call twice. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    const err = new IndexError(`this ParallelSearcher of ${this.dir} was closed during the call`);
+    for (const s of this.slots) {
+      s.failure ??= err;
+      for (const p of s.pending.values()) p.reject(err);
+      s.pending.clear();
+    }
+    await Promise.all(this.slots.map((s) => s.worker.terminate()));
+  }
+}
