@@ -3,6 +3,7 @@ import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { Exact } from "../../src/indexes/exact.js";
+import { HNSW } from "../../src/indexes/hnsw.js";
 import { openIndex } from "../../src/indexes/index.js";
 import { ParallelSearcher } from "../../src/indexes/parallel.js";
 import { PLAID } from "../../src/indexes/plaid.js";
@@ -12,16 +13,21 @@ import { synthetic, tempDir } from "./helpers.js";
 const DOCS = 60;
 
 /** An index of each type with metadata, and queries aimed at a few of its documents. */
-async function fixture(type: "plaid" | "exact", dir: string) {
+async function fixture(type: "plaid" | "exact" | "hnsw", dir: string) {
   const { docs, ids, query } = synthetic({ docs: DOCS, dim: 16, seed: 5 });
-  const index = type === "plaid" ? await PLAID.create(dir) : await Exact.create(dir);
+  const index =
+    type === "plaid"
+      ? await PLAID.create(dir)
+      : type === "exact"
+        ? await Exact.create(dir)
+        : await HNSW.create(dir);
   const metadata = ids.map((_, i) => ({ year: 2000 + (i % 10), text: `doc ${i}` }));
   await index.add(ids, docs, metadata);
   const queries = [0, 3, 9, 14, 22, 31, 47].map((i) => query(docs[i]));
   return { index, docs, ids, queries, query };
 }
 
-for (const type of ["plaid", "exact"] as const) {
+for (const type of ["plaid", "exact", "hnsw"] as const) {
   test(`${type}: ParallelSearcher returns exactly index.search's ids and scores, in query order`, async () => {
     const t = tempDir();
     try {
@@ -34,6 +40,7 @@ for (const type of ["plaid", "exact"] as const) {
         { k: 3, subset: ids.filter((_, i) => i % 3 === 0) },
         { k: 4, filter: { sql: "year = ?", params: [2001] }, subset: ids.slice(0, 30) },
         ...(type === "plaid" ? [{ k: 5, nIvfProbe: 1, nFullScores: 16 }] : []),
+        ...(type === "hnsw" ? [{ k: 5, kToken: 8 }] : []),
       ];
       for (const options of optionSets) {
         // 7 queries on 2 workers: shares of 3 and 4; scores compared exactly (same code, same input).
