@@ -1,6 +1,7 @@
 /**
  * Index benchmark (issue 4): build time, bytes per token, build memory, queries/s at 1 and 2
- * threads, recall@10 against exact MaxSim, and PLAID queries/s as a ratio to Exact.
+ * threads (2 threads: the library's ParallelSearcher), recall@10 against exact MaxSim, and
+ * PLAID queries/s as a ratio to Exact.
  *
  *   node dist/bench/index.js [--set scifact,scifact-model,synthetic|all] [--queries N]
  *                            [--model DIR] [--out bench/results/index.json] [--append]
@@ -24,9 +25,9 @@ import {
 } from "node:fs";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
-import { Worker } from "node:worker_threads";
 import { Exact } from "../src/indexes/exact.js";
 import { gemmABt, setKernelThreads } from "../src/indexes/kernels.js";
+import { ParallelSearcher } from "../src/indexes/parallel.js";
 import { PLAID } from "../src/indexes/plaid.js";
 import type { DocumentInput } from "../src/indexes/types.js";
 import type { Matrix } from "../src/util/matrix.js";
@@ -118,43 +119,17 @@ function recall(got: string[][], truth: string[][], k: number): number {
   return hit / tot;
 }
 
-async function threaded(
-  dir: string,
+/** Queries/s of a ParallelSearcher (library API) on these queries, after one warm-up call. */
+async function parallelQps(
+  searcher: ParallelSearcher,
   queries: Matrix[],
   params: Record<string, number>,
-  threads: number,
 ): Promise<{ qps: number; ids: string[][] }> {
-  const workerUrl = new URL("./index-worker.js", import.meta.url);
-  const shares = Array.from({ length: threads }, (_, t) =>
-    queries.filter((_, i) => i % threads === t),
-  );
-  const workers = shares.map(
-    (share) => new Worker(workerUrl, { workerData: { dir, queries: share, params, k: 10 } }),
-  );
-  await Promise.all(
-    workers.map(
-      (w) =>
-        new Promise((r, j) => {
-          w.once("message", r);
-          w.once("error", j);
-        }),
-    ),
-  );
+  await searcher.search(queries.slice(0, searcher.workers), { k: 10, ...params });
   const t0 = performance.now();
-  const done = await Promise.all(
-    workers.map(
-      (w) =>
-        new Promise<{ ids: string[][] }>((r) => {
-          w.once("message", r);
-          w.postMessage("go");
-        }),
-    ),
-  );
+  const res = await searcher.search(queries, { k: 10, ...params });
   const secs = (performance.now() - t0) / 1000;
-  await Promise.all(workers.map((w) => w.terminate()));
-  const ids: string[][] = new Array(queries.length);
-  done.forEach((d, t) => d.ids.forEach((r, j) => (ids[j * threads + t] = r)));
-  return { qps: queries.length / secs, ids };
+  return { qps: queries.length / secs, ids: res.map((r) => r.map((h) => h.id)) };
 }
 
 async function runSet(
@@ -288,6 +263,9 @@ async function runSet(
   ];
   const runs: Record<string, unknown>[] = [];
   const reopened = await PLAID.open(plaidDir, { verifyChecksums: false });
+  // The library's multi-core search: worker threads, each with the index open read-only.
+  const oneWorker = await ParallelSearcher.open(plaidDir, { workers: 1, verifyChecksums: false });
+  const twoWorkers = await ParallelSearcher.open(plaidDir, { workers: 2, verifyChecksums: false });
   for (const s of settings) {
     const qs = queries.slice(0, s.queries);
     await reopened.search(qs.slice(0, 2), { k: 10, ...s.params });
@@ -295,22 +273,27 @@ async function runSet(
     const r = await reopened.search(qs, { k: 10, ...s.params });
     const qps1 = qs.length / ((performance.now() - t0) / 1000);
     const got = r.map((x) => x.map((h) => h.id));
-    // Two worker threads, each with its own copy of the index, half of the queries each.
-    const two = await threaded(plaidDir, qs, s.params, 2);
+    const one = await parallelQps(oneWorker, qs, s.params);
+    const two = await parallelQps(twoWorkers, qs, s.params);
     const row = {
       setting: s.label,
       queries: qs.length,
       recallAt10: +recall(got, truth.slice(0, qs.length), 10).toFixed(4),
       queriesPerSecond1Thread: +qps1.toFixed(1),
+      queriesPerSecond1Worker: +one.qps.toFixed(1),
       queriesPerSecond2Threads: +two.qps.toFixed(1),
       ratioToExact1Thread: +(qps1 / exactQps).toFixed(1),
       loadAverage1Min: +loadavg()[0].toFixed(2),
-      twoThreadResultsIdentical: JSON.stringify(two.ids) === JSON.stringify(got),
+      workerResultsIdentical:
+        JSON.stringify(one.ids) === JSON.stringify(got) &&
+        JSON.stringify(two.ids) === JSON.stringify(got),
     };
     console.log(row);
     runs.push(row);
   }
   await reopened.close();
+  await oneWorker.close();
+  await twoWorkers.close();
   out.plaid = runs;
   rmSync(root, { recursive: true, force: true });
   return out;
@@ -365,7 +348,7 @@ async function main(): Promise<void> {
   const results: Record<string, unknown> = {
     date: new Date().toISOString(),
     machine: { cpus: cpus().length, model: cpus()[0]?.model },
-    note: "Shared 2-core machine: other jobs ran at the same time (see each set's and each row's load averages), so timings are noisy upper bounds on latency. 2-thread numbers: two worker threads, each with its own copy of the index, half of the queries each.",
+    note: "Shared 2-core machine: other jobs ran at the same time (see each set's and each row's load averages), so timings are noisy upper bounds on latency. 1-thread numbers: index.search in the main thread. 1-worker / 2-thread numbers: the library's ParallelSearcher with 1 / 2 worker threads (each with its own read-only copy of the index, queries split into contiguous halves, one transferred Float32Array per worker, the manifest generation checked per call), one call with all the queries after a warm-up call.",
     sets: [] as Record<string, unknown>[],
   };
   const sets = results.sets as Record<string, unknown>[];
