@@ -11,16 +11,19 @@ export interface RetrieveOptions extends Omit<SearchOptions, "subset"> {
   [parameter: string]: unknown;
 }
 
+/** What the retriever needs of an index: an index, or a ParallelSearcher over one. */
+export type SearchableIndex = Pick<MultiVectorIndex, "search">;
+
 /**
  * PyLate's `retrieve.ColBERT`: searches an index with query embeddings and returns, per query,
  * `{ id, score }` sorted by decreasing score.
  */
 export class Retriever {
-  readonly index: MultiVectorIndex;
-  constructor(index: MultiVectorIndex) {
+  readonly index: SearchableIndex;
+  constructor(index: SearchableIndex) {
     if (!index || typeof (index as MultiVectorIndex).search !== "function") {
       throw new InvalidArgumentError(
-        "Retriever needs an index (PLAID, Exact, HNSW or any MultiVectorIndex)",
+        "Retriever needs an index (PLAID, Exact, HNSW, any MultiVectorIndex) or a ParallelSearcher",
       );
     }
     this.index = index;

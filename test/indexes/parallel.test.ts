@@ -7,6 +7,7 @@ import { HNSW } from "../../src/indexes/hnsw.js";
 import { openIndex } from "../../src/indexes/index.js";
 import { ParallelSearcher } from "../../src/indexes/parallel.js";
 import { PLAID } from "../../src/indexes/plaid.js";
+import { Retriever } from "../../src/retrieve/colbert.js";
 import type { Matrix } from "../../src/util/matrix.js";
 import { synthetic, tempDir } from "./helpers.js";
 
@@ -233,6 +234,28 @@ test("close() then search() rejects; close() twice is fine", async () => {
       code: "INDEX",
       message: /closed; open a new one/,
     });
+    await index.close();
+  } finally {
+    t.cleanup();
+  }
+});
+
+test("Retriever accepts a ParallelSearcher (batches and per-query subsets pass through)", async () => {
+  const t = tempDir();
+  try {
+    const { index, ids, queries } = await fixture("plaid", t.dir);
+    const searcher = await ParallelSearcher.open(t.dir, { workers: 2 });
+    const subsets = queries.map((_, i) => ids.filter((_, j) => j % (i + 2) === 0));
+    for (const options of [
+      { k: 5, batchSize: 3 },
+      { k: 4, subset: subsets },
+    ]) {
+      assert.deepEqual(
+        await new Retriever(searcher).retrieve(queries, options),
+        await new Retriever(index).retrieve(queries, options),
+      );
+    }
+    await searcher.close();
     await index.close();
   } finally {
     t.cleanup();
