@@ -4,6 +4,7 @@ import { createInterface } from "node:readline";
 import { Exact } from "../indexes/exact.js";
 import { HNSW } from "../indexes/hnsw.js";
 import { openIndex } from "../indexes/index.js";
+import { ParallelSearcher } from "../indexes/parallel.js";
 import { PLAID, type PlaidOptions } from "../indexes/plaid.js";
 import type { DocumentInput, SearchResult } from "../indexes/types.js";
 import type { EmbeddingModel } from "../models/types.js";
@@ -177,6 +178,8 @@ export interface SearchQueriesOptions {
   runName?: string;
   /** Index-specific search parameters (nIvfProbe, nFullScores, kToken). */
   searchParameters?: Record<string, number>;
+  /** Worker threads searching (a ParallelSearcher) when above 1 (default 1: this thread). */
+  searchWorkers?: number;
 }
 
 /** TREC run lines: `qid Q0 docid rank score run`. */
@@ -202,7 +205,9 @@ export async function searchQueries(
   options: SearchQueriesOptions = {},
 ): Promise<{ queryIds: string[]; results: SearchResult[][] }> {
   const queries = await readBeirQueries(queriesPath);
-  const index = await openIndex(indexDir);
+  const workers = options.searchWorkers ?? 1;
+  const index =
+    workers === 1 ? await openIndex(indexDir) : await ParallelSearcher.open(indexDir, { workers });
   const bar = makeProgress(options.showProgress);
   const step = options.encodeBatch ?? 256;
   const results: SearchResult[][] = [];

@@ -88,6 +88,15 @@ for (const indexType of ["plaid", "exact", "hnsw"] as const) {
       assert.equal(lines.length, 4);
       assert.match(lines[0], /^q1 Q0 d1 1 [0-9.e+-]+ tslate$/);
       assert.ok(model.calls.at(-1)!.isQuery);
+      // Two search worker threads: the same results.
+      const parallel = await searchQueries(
+        model,
+        join(t.dir, "idx"),
+        join(t.dir, "queries.jsonl"),
+        null,
+        { k: 2, searchWorkers: 2 },
+      );
+      assert.deepEqual(parallel.results, results);
     } finally {
       t.cleanup();
     }

@@ -16,6 +16,7 @@ export function register(program: Command): void {
     .option("--batch-size <n>", "texts per forward pass", "32")
     .option("--n-ivf-probe <n>", "PLAID: centroids probed per query token")
     .option("--n-full-scores <n>", "PLAID: candidates kept after approximate scoring")
+    .option("--search-workers <n>", "worker threads searching the index", "1")
     .option("--no-progress", "hide progress bars")
     .action(
       async (o: {
@@ -27,6 +28,7 @@ export function register(program: Command): void {
         batchSize: string;
         nIvfProbe?: string;
         nFullScores?: string;
+        searchWorkers: string;
         progress: boolean;
       }) => {
         const model = await ColBERT.fromPretrained(o.model);
@@ -45,6 +47,7 @@ export function register(program: Command): void {
             batchSize: positiveInt("batch-size", o.batchSize),
             showProgress: o.progress,
             searchParameters,
+            searchWorkers: positiveInt("search-workers", o.searchWorkers),
           },
         );
         if (!o.output) {
