@@ -343,7 +343,10 @@ async function main(): Promise<void> {
   const outPath = arg("out", new URL("../../bench/results/index.json", import.meta.url).pathname)!;
   const previous =
     process.argv.includes("--append") && existsSync(outPath)
-      ? (JSON.parse(readFileSync(outPath, "utf8")) as { sets?: { set: string }[] })
+      ? (JSON.parse(readFileSync(outPath, "utf8")) as {
+          sets?: { set: string }[];
+          previousRuns?: unknown[];
+        })
       : null;
   const results: Record<string, unknown> = {
     date: new Date().toISOString(),
@@ -405,6 +408,8 @@ async function main(): Promise<void> {
   for (const old of previous?.sets ?? []) {
     if (!sets.some((s) => s.set === old.set)) sets.push(old);
   }
+  // Hand-kept history of earlier runs survives --append.
+  if (previous?.previousRuns) results.previousRuns = previous.previousRuns;
   mkdirSync(join(outPath, ".."), { recursive: true });
   writeFileSync(outPath, `${JSON.stringify(results, null, 2)}\n`);
   console.log(`\nwrote ${outPath}`);
