@@ -44,6 +44,7 @@ export type {
   ExactOptions,
   HnswConfig,
   HnswOptions,
+  OpenOptions,
   PlaidConfig,
   PlaidDrift,
   PlaidOptions,
