@@ -15,6 +15,8 @@
  * a multiple of 32 columns with zeros) | docs (start, len) i32 pairs | out f64 | scratch].
  */
 
+import { uleb128, type WasmMemory, wasmApi, wasmName, wasmSection } from "../util/wasm.js";
+
 // approx(table, stride, nGroups, codes, docs, nDocs, out): for each document, eight f32x4
 // maxima (32 query tokens) per pass over its centroids, one pass per group of 32 tokens.
 // biome-ignore format: hand-assembled bytecode, one instruction per line group
@@ -158,59 +160,32 @@ const TRANSPOSE_BODY = [
   0x0b, // end of function
 ];
 
-function section(id: number, bytes: number[]): number[] {
-  return [id, ...uleb(bytes.length), ...bytes];
-}
-function uleb(n: number): number[] {
-  const out: number[] = [];
-  let v = n;
-  do {
-    let b = v & 0x7f;
-    v >>>= 7;
-    if (v) b |= 0x80;
-    out.push(b);
-  } while (v);
-  return out;
-}
-function name(s: string): number[] {
-  return [s.length, ...[...s].map((c) => c.charCodeAt(0))];
-}
-
 /** approx: (i32 × 7) → (); decompress: (i32 × 9) → (); one memory. */
 function moduleBytes(): Uint8Array {
   const i32s = (n: number) => [0x60, n, ...new Array<number>(n).fill(0x7f), 0x00];
   const exports = [
-    ...[0x04, ...name("approx"), 0x00, 0x00],
-    ...[...name("decompress"), 0x00, 0x01],
-    ...[...name("transpose"), 0x00, 0x02],
-    ...[...name("memory"), 0x02, 0x00],
+    ...[0x04, ...wasmName("approx"), 0x00, 0x00],
+    ...[...wasmName("decompress"), 0x00, 0x01],
+    ...[...wasmName("transpose"), 0x00, 0x02],
+    ...[...wasmName("memory"), 0x02, 0x00],
   ];
   const code = [
-    ...[0x03, ...uleb(BODY.length), ...BODY],
-    ...[...uleb(DECOMPRESS_BODY.length), ...DECOMPRESS_BODY],
-    ...[...uleb(TRANSPOSE_BODY.length), ...TRANSPOSE_BODY],
+    ...[0x03, ...uleb128(BODY.length), ...BODY],
+    ...[...uleb128(DECOMPRESS_BODY.length), ...DECOMPRESS_BODY],
+    ...[...uleb128(TRANSPOSE_BODY.length), ...TRANSPOSE_BODY],
   ];
   const header = [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00];
   return Uint8Array.from([
     ...header,
-    ...section(1, [0x03, ...i32s(7), ...i32s(9), ...i32s(4)]),
-    ...section(3, [0x03, 0x00, 0x01, 0x02]),
-    ...section(5, [0x01, 0x00, 0x01]),
-    ...section(7, exports),
-    ...section(10, code),
+    ...wasmSection(1, [0x03, ...i32s(7), ...i32s(9), ...i32s(4)]),
+    ...wasmSection(3, [0x03, 0x00, 0x01, 0x02]),
+    ...wasmSection(5, [0x01, 0x00, 0x01]),
+    ...wasmSection(7, exports),
+    ...wasmSection(10, code),
   ]);
 }
 
-/** The part of the WebAssembly API used here (not in this project's ES2023 + node typings). */
-interface WasmMemory {
-  buffer: ArrayBuffer;
-  grow(pages: number): number;
-}
-interface WasmApi {
-  Module: new (bytes: Uint8Array) => object;
-  Instance: new (module: object, imports: object) => { exports: unknown };
-}
-const wasmApi = (globalThis as unknown as { WebAssembly?: WasmApi }).WebAssembly;
+const wasm = wasmApi();
 
 interface Exports {
   approx(
@@ -242,8 +217,8 @@ let compiled: object | null | undefined;
 function compile(): object | null {
   if (compiled === undefined) {
     try {
-      if (!wasmApi) throw new Error("no WebAssembly");
-      compiled = new wasmApi.Module(moduleBytes());
+      if (!wasm) throw new Error("no WebAssembly");
+      compiled = new wasm.Module(moduleBytes());
     } catch {
       compiled = null; // no WebAssembly SIMD here: callers use the scalar loop
     }
@@ -278,7 +253,7 @@ export class WasmApprox {
   constructor() {
     const mod = compile();
     if (!mod) throw new Error("WebAssembly SIMD is not available");
-    this.ex = new wasmApi!.Instance(mod, {}).exports as Exports;
+    this.ex = new wasm!.Instance(mod, {}).exports as Exports;
   }
 
   private ensure(bytes: number): void {
@@ -388,7 +363,7 @@ export class WasmDecompressor {
   constructor() {
     const mod = compile();
     if (!mod) throw new Error("WebAssembly SIMD is not available");
-    this.ex = new wasmApi!.Instance(mod, {}).exports as Exports;
+    this.ex = new wasm!.Instance(mod, {}).exports as Exports;
   }
 
   /**

@@ -11,6 +11,8 @@
  * The module is assembled here (no toolchain): ~150 bytes.
  */
 
+import { uleb128, wasmApi, wasmName, wasmSection } from "../util/wasm.js";
+
 /** Constants of one update (same for every element of a tensor). */
 export interface UpdateConstants {
   readonly b1: number;
@@ -90,8 +92,6 @@ const BODY = [
 ];
 
 function moduleBytes(): Uint8Array {
-  const section = (id: number, bytes: number[]) => [id, ...uleb(bytes.length), ...bytes];
-  const name = (s: string) => [s.length, ...[...s].map((c) => c.charCodeAt(0))];
   const type = [
     0x60,
     13,
@@ -101,45 +101,24 @@ function moduleBytes(): Uint8Array {
   ];
   return Uint8Array.from([
     ...[0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00],
-    ...section(1, [0x01, ...type]),
-    ...section(3, [0x01, 0x00]),
-    ...section(5, [0x01, 0x00, 16]), // 16 pages = 1 MiB = 4 × CHUNK floats
-    ...section(7, [0x02, ...name("adamw"), 0x00, 0x00, ...name("memory"), 0x02, 0x00]),
-    ...section(10, [0x01, ...uleb(BODY.length), ...BODY]),
+    ...wasmSection(1, [0x01, ...type]),
+    ...wasmSection(3, [0x01, 0x00]),
+    ...wasmSection(5, [0x01, 0x00, 16]), // 16 pages = 1 MiB = 4 × CHUNK floats
+    ...wasmSection(7, [0x02, ...wasmName("adamw"), 0x00, 0x00, ...wasmName("memory"), 0x02, 0x00]),
+    ...wasmSection(10, [0x01, ...uleb128(BODY.length), ...BODY]),
   ]);
 }
 
-function uleb(n: number): number[] {
-  const out: number[] = [];
-  let v = n;
-  do {
-    let b = v & 0x7f;
-    v >>>= 7;
-    if (v) b |= 0x80;
-    out.push(b);
-  } while (v);
-  return out;
-}
-
-/** The part of the WebAssembly API used here (not in this project's ES2023 + node typings). */
-interface WasmApi {
-  Module: new (bytes: Uint8Array) => object;
-  Instance: new (
-    module: object,
-    imports: object,
-  ) => { exports: { adamw: (...args: number[]) => void; memory: { buffer: ArrayBuffer } } };
-}
-
 function wasmUpdate(): UpdateFn | null {
-  const api = (globalThis as unknown as { WebAssembly?: WasmApi }).WebAssembly;
+  const api = wasmApi();
   if (!api) return null;
-  let instance: InstanceType<WasmApi["Instance"]>;
+  let exports: { adamw: (...args: number[]) => void; memory: { buffer: ArrayBuffer } };
   try {
-    instance = new api.Instance(new api.Module(moduleBytes()), {});
+    exports = new api.Instance(new api.Module(moduleBytes()), {}).exports as typeof exports;
   } catch {
     return null; // no SIMD support: the scalar loop
   }
-  const { adamw, memory } = instance.exports;
+  const { adamw, memory } = exports;
   const bytes = CHUNK * 4;
   const [xs, gs, ms, vs] = [0, 1, 2, 3].map(
     (k) => new Float32Array(memory.buffer, k * bytes, CHUNK),
