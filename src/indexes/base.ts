@@ -256,13 +256,16 @@ export abstract class BaseIndex implements MultiVectorIndex {
   protected async beforeDeleteCommit(_docnos: number[]): Promise<Manifest["files"] | undefined> {
     return undefined;
   }
-  /** Scores one query against the allowed documents: [docno, score] best first, at most k. */
-  protected abstract searchOne(
-    query: Matrix,
+  /**
+   * Scores every query against the allowed documents: per query [docno, score] best first, at
+   * most k (queries go together so that an index can share work across them).
+   */
+  protected abstract searchBatch(
+    queries: Matrix[],
     k: number,
     allowed: Uint8Array | null,
     allowedCount: number,
-  ): Promise<[number, number][]>;
+  ): Promise<[number, number][][]>;
 
   // ---- writes ----
 
@@ -518,19 +521,6 @@ export abstract class BaseIndex implements MultiVectorIndex {
     if (count === 0) return queries.map(() => []);
     const hits = await this.searchBatch(queries, k, mask, count);
     return hits.map((h) => h.map(([d, score]) => ({ id: this.idOf[d], score })));
-  }
-
-  /** Scores all queries (override to share work across queries). */
-  protected async searchBatch(
-    queries: Matrix[],
-    k: number,
-    allowed: Uint8Array | null,
-    allowedCount: number,
-  ): Promise<[number, number][][]> {
-    const out: [number, number][][] = [];
-    for (const q of queries)
-      out.push(q.rows === 0 ? [] : await this.searchOne(q, k, allowed, allowedCount));
-    return out;
   }
 
   /** BM25 keyword search over the text fields (FTS5), with the same filters. */

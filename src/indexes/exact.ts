@@ -61,11 +61,7 @@ export class Exact extends BaseIndex {
     return { data: data.subarray(s.start * dim, (s.start + s.len) * dim), rows: s.len, cols: dim };
   }
 
-  protected async searchOne(): Promise<[number, number][]> {
-    throw new Error("unreachable: Exact scores queries in searchBatch");
-  }
-
-  protected override async searchBatch(
+  protected async searchBatch(
     queries: Matrix[],
     k: number,
     allowed: Uint8Array | null,

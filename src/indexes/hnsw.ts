@@ -264,7 +264,20 @@ export class HNSW extends BaseIndex {
     return await super.search(queries, options);
   }
 
-  protected async searchOne(
+  protected async searchBatch(
+    queries: Matrix[],
+    k: number,
+    allowed: Uint8Array | null,
+    allowedCount: number,
+  ): Promise<[number, number][][]> {
+    const out: [number, number][][] = [];
+    for (const q of queries)
+      out.push(q.rows === 0 ? [] : await this.searchOne(q, k, allowed, allowedCount));
+    return out;
+  }
+
+  /** Token candidates from the graph, then exact MaxSim over their documents. */
+  private async searchOne(
     q: Matrix,
     k: number,
     allowed: Uint8Array | null,

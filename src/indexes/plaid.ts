@@ -539,16 +539,12 @@ export class PLAID extends BaseIndex {
   }
   private params: PlaidSearchParameters = DEFAULT_PLAID_SEARCH;
 
-  protected async searchOne(): Promise<[number, number][]> {
-    throw new Error("unreachable: PLAID scores queries in searchBatch");
-  }
-
   /**
    * Queries go through in groups: one product gives the centroid scores of every query token
    * of the group ([rows, K], about 64 queries of 32 tokens at K = 8192); each query then
    * transposes its rows into its own [K, nq] table for the later stages.
    */
-  protected override async searchBatch(
+  protected async searchBatch(
     queries: Matrix[],
     k: number,
     allowed: Uint8Array | null,
