@@ -255,20 +255,42 @@ export function mineHardNegativesBM25(
   qrels: Qrels,
   options: MiningOptions = {},
 ): TripletExample[] {
+  const bm25 = BM25.build(corpus);
+  const depth = options.depth ?? 100;
+  return tripletsFromRankings(
+    corpus,
+    queries,
+    qrels,
+    (q) => bm25.search(q.text, depth).map((r) => r.id),
+    options,
+    "BM25 candidates",
+  );
+}
+
+/**
+ * The mining rule shared by BM25 and model mining: one triplet per judged (query, positive)
+ * pair, negatives = the documents of `ranking(query)` (best first) not judged relevant for the
+ * query, ranks skipTop.. in order; queries with too few candidates are left out.
+ */
+export function tripletsFromRankings(
+  corpus: readonly BeirDocument[],
+  queries: readonly BeirQuery[],
+  qrels: Qrels,
+  ranking: (query: BeirQuery) => readonly string[],
+  options: MiningOptions,
+  candidates: string,
+): TripletExample[] {
   const numNegatives = options.numNegatives ?? 1;
   const skip = options.skipTop ?? 0;
-  const depth = options.depth ?? 100;
   const docs = new Map(corpus.map((d) => [d.id, d]));
-  const bm25 = BM25.build(corpus);
   const out: TripletExample[] = [];
   for (const q of queries) {
     const rel = qrels.get(q.id);
     if (!rel) continue;
-    const negatives = bm25
-      .search(q.text, depth)
-      .filter((r) => !rel.has(r.id))
+    const negatives = ranking(q)
+      .filter((id) => !rel.has(id))
       .slice(skip, skip + numNegatives)
-      .map((r) => documentText(docs.get(r.id)!));
+      .map((id) => documentText(docs.get(id)!));
     if (negatives.length < numNegatives) continue;
     for (const [docId, grade] of rel) {
       const pos = docs.get(docId);
@@ -277,7 +299,7 @@ export function mineHardNegativesBM25(
   }
   if (out.length === 0)
     throw new DataError(
-      "hard-negative mining produced no triplets (no judged query with enough BM25 candidates)",
+      `hard-negative mining produced no triplets (no judged query with enough ${candidates})`,
     );
   return out;
 }

@@ -16,8 +16,12 @@ import { Graph } from "../graph/ir.js";
 import { GraphSession } from "../graph/session.js";
 import { type MaskOptions, type TokenizedColumn, tokenMask } from "../losses/types.js";
 import type { EmbeddingModel } from "../models/types.js";
-import { DataError } from "../util/errors.js";
-import type { MiningOptions, TokenizeFn, TripletExample } from "./data.js";
+import {
+  type MiningOptions,
+  type TokenizeFn,
+  type TripletExample,
+  tripletsFromRankings,
+} from "./data.js";
 import { LiveEncoder } from "./encoder.js";
 import type { EvaluationContext, Evaluator } from "./trainer.js";
 
@@ -171,35 +175,22 @@ export async function mineHardNegativesWithModel(
   masks: MaskOptions,
   options: MiningOptions & { threads?: number } = {},
 ): Promise<TripletExample[]> {
-  const numNegatives = options.numNegatives ?? 1;
-  const skip = options.skipTop ?? 0;
   const run = await retrieveExact(ctx, dataset.corpus, dataset.queries, tokenize, masks, {
     k: options.depth ?? 100,
     threads: options.threads,
   });
-  const docs = new Map(dataset.corpus.map((d) => [d.id, d]));
-  const out: TripletExample[] = [];
-  for (const q of dataset.queries) {
-    const rel = dataset.qrels.get(q.id);
-    const ranked = [...(run.get(q.id) ?? new Map<string, number>()).entries()].sort(
-      (a, b) => b[1] - a[1],
-    );
-    if (!rel) continue;
-    const negatives = ranked
-      .filter(([id]) => !rel.has(id))
-      .slice(skip, skip + numNegatives)
-      .map(([id]) => documentText(docs.get(id)!));
-    if (negatives.length < numNegatives) continue;
-    for (const [docId, grade] of rel) {
-      const pos = docs.get(docId);
-      if (grade > 0 && pos) out.push({ query: q.text, positive: documentText(pos), negatives });
-    }
-  }
-  if (out.length === 0)
-    throw new DataError(
-      "hard-negative mining produced no triplets (no judged query with enough candidates)",
-    );
-  return out;
+  const ranking = (q: BeirQuery) =>
+    [...(run.get(q.id) ?? new Map<string, number>()).entries()]
+      .sort((a, b) => b[1] - a[1])
+      .map(([id]) => id);
+  return tripletsFromRankings(
+    dataset.corpus,
+    dataset.queries,
+    dataset.qrels,
+    ranking,
+    options,
+    "candidates",
+  );
 }
 
 /** An Evaluator for the Trainer that runs `evaluateRetrieval` on `dataset`. */
