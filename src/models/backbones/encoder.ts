@@ -6,7 +6,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Value } from "../../graph/ir.js";
 import { Graph } from "../../graph/ir.js";
-import { GraphSession } from "../../graph/session.js";
+import { type Fetched, GraphSession } from "../../graph/session.js";
 import { WeightStore } from "../../io/safetensors.js";
 import {
   FileFormatError,
@@ -326,33 +326,25 @@ export async function createEncoder(
         }
         return session.run(feeds);
       };
-      if (rowsPerRun >= B) {
-        const out = await runRows(0, B);
-        const result: EncoderOutput = {
-          embeddings: out.embeddings.data as Float32Array,
-          dims: [B, L, D],
-        };
-        if (options.outputHiddenStates) {
-          result.hiddenStates = built.outputNames
-            .slice(1)
-            .map((name) => out[name].data as Float32Array);
-        }
-        return result;
-      }
-      // Rows are independent (attention stays within a row), so chunks give the same values.
-      const embeddings = new Float32Array(B * L * D);
-      const hiddenNames = options.outputHiddenStates ? built.outputNames.slice(1) : [];
-      const hiddenStates = hiddenNames.map(() => new Float32Array(B * L * built.hiddenSize));
+      const outs: Record<string, Fetched>[] = [];
       for (let r0 = 0; r0 < B; r0 += rowsPerRun) {
-        const rows = Math.min(rowsPerRun, B - r0);
-        const out = await runRows(r0, rows);
-        embeddings.set(out.embeddings.data as Float32Array, r0 * L * D);
-        hiddenNames.forEach((name, i) => {
-          hiddenStates[i].set(out[name].data as Float32Array, r0 * L * built.hiddenSize);
-        });
+        outs.push(await runRows(r0, Math.min(rowsPerRun, B - r0)));
       }
-      const result: EncoderOutput = { embeddings, dims: [B, L, D] };
-      if (options.outputHiddenStates) result.hiddenStates = hiddenStates;
+      // Rows are independent (attention stays within a row), so chunks give the same values;
+      // one chunk is returned without a copy.
+      const join = (name: string): Float32Array => {
+        if (outs.length === 1) return outs[0][name].data as Float32Array;
+        const parts = outs.map((o) => o[name].data as Float32Array);
+        const all = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
+        let at = 0;
+        for (const p of parts) {
+          all.set(p, at);
+          at += p.length;
+        }
+        return all;
+      };
+      const result: EncoderOutput = { embeddings: join("embeddings"), dims: [B, L, D] };
+      if (options.outputHiddenStates) result.hiddenStates = built.outputNames.slice(1).map(join);
       return result;
     },
     dispose: () => session.dispose(),
