@@ -1,12 +1,12 @@
 import assert from "node:assert/strict";
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { cpSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { after, test } from "node:test";
+import { test } from "node:test";
 import { WeightStore, writeSafetensors } from "../../src/io/safetensors.js";
 import { ColBERT } from "../../src/models/colbert.js";
 import { maxSim } from "../../src/scores/maxsim.js";
 import type { Matrix } from "../../src/util/matrix.js";
+import { modelTestContext } from "../helpers/models.js";
 import { maxAbsDiff, readSharedJson, sharedPath } from "../helpers/shared.js";
 
 // Tolerances from fixtures/README.md §7 (float32): normalised embeddings abs 2e-5,
@@ -14,18 +14,7 @@ import { maxAbsDiff, readSharedJson, sharedPath } from "../helpers/shared.js";
 const EMB_TOL = 2e-5;
 const SCORE_TOL = 2e-4;
 
-const tmp = mkdtempSync(join(tmpdir(), "tslate-colbert-test-"));
-const models: ColBERT[] = [];
-after(async () => {
-  for (const m of models) await m.dispose();
-  rmSync(tmp, { recursive: true, force: true });
-});
-
-async function load(dir: string, options = {}): Promise<ColBERT> {
-  const m = await ColBERT.fromPretrained(dir, { threads: 1, warn: () => {}, ...options });
-  models.push(m);
-  return m;
-}
+const { tmp, load } = modelTestContext("colbert");
 
 function assertEmbeddings(actual: Matrix, expected: number[][], what: string): void {
   assert.equal(actual.rows, expected.length, `${what}: number of embeddings`);
@@ -170,12 +159,7 @@ test("a plain Hugging Face encoder gets a new Dense and prefix tokens, with a wa
     cpSync(sharedPath(`tokenizers/bert-base-uncased/${f}`), join(dir, f));
   }
   const warnings: string[] = [];
-  const model = await ColBERT.fromPretrained(dir, {
-    threads: 1,
-    embeddingSize: 48,
-    warn: (m) => warnings.push(m),
-  });
-  models.push(model);
+  const model = await load(dir, { embeddingSize: 48, warn: (m) => warnings.push(m) });
   assert.equal(model.checkpoint.layout, "huggingface");
   assert.equal(model.embeddingDim, 48);
   assert.ok(

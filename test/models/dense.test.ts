@@ -1,16 +1,7 @@
 import assert from "node:assert/strict";
-import {
-  cpSync,
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-} from "node:fs";
-import { tmpdir } from "node:os";
+import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { after, test } from "node:test";
+import { test } from "node:test";
 import { Graph } from "../../src/graph/ir.js";
 import { GraphSession } from "../../src/graph/session.js";
 import { WeightStore, writeSafetensors } from "../../src/io/safetensors.js";
@@ -23,6 +14,7 @@ import {
 } from "../../src/models/dense.js";
 import type { Matrix } from "../../src/util/matrix.js";
 import { mulberry32 } from "../../src/util/random.js";
+import { modelTestContext } from "../helpers/models.js";
 import { sharedPath } from "../helpers/shared.js";
 
 // float32 graph against float64 references: |a - r| <= TOL * max(1, |r|).
@@ -30,18 +22,7 @@ const TOL = 2e-6;
 // Whole-model outputs: 64-term float32 dot products through one to three layers.
 const EMB_TOL = 1e-5;
 
-const tmp = mkdtempSync(join(tmpdir(), "tslate-dense-test-"));
-const models: ColBERT[] = [];
-after(async () => {
-  for (const m of models) await m.dispose();
-  rmSync(tmp, { recursive: true, force: true });
-});
-
-async function load(dir: string, options = {}): Promise<ColBERT> {
-  const m = await ColBERT.fromPretrained(dir, { threads: 1, warn: () => {}, ...options });
-  models.push(m);
-  return m;
-}
+const { tmp, load } = modelTestContext("dense");
 
 /** erf by its Taylor series (|x| <= 4, ~1e-11 here) and ±1 beyond (|1 - erf(4)| < 2e-8). */
 function erf(x: number): number {

@@ -1,27 +1,16 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { after, test } from "node:test";
-import { ColBERT, type ColBERTOptions } from "../../src/models/colbert.js";
+import { test } from "node:test";
+import { ColBERT } from "../../src/models/colbert.js";
 import type { Matrix } from "../../src/util/matrix.js";
+import { modelTestContext } from "../helpers/models.js";
 import { maxAbsDiff, sharedPath } from "../helpers/shared.js";
 import { startFakeHub } from "../hub/fake-hub.js";
 
 const FIXTURE = sharedPath("fixtures/bert-tiny-colbert");
 const TEXTS = ["late interaction, token by token.", "Paris is the capital of France", "a"];
-const tmp = mkdtempSync(join(tmpdir(), "tslate-options-test-"));
-const models: ColBERT[] = [];
-after(async () => {
-  for (const m of models) await m.dispose();
-  rmSync(tmp, { recursive: true, force: true });
-});
-
-async function load(dir: string, options: ColBERTOptions = {}): Promise<ColBERT> {
-  const m = await ColBERT.fromPretrained(dir, { threads: 1, warn: () => {}, ...options });
-  models.push(m);
-  return m;
-}
+const { tmp, load } = modelTestContext("options");
 
 test("every ColBERT setting is read from and written to config_sentence_transformers.json", async () => {
   const settings = {
