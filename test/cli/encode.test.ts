@@ -15,6 +15,11 @@ const model = sharedPath("fixtures/bert-tiny-colbert");
 const tmp = mkdtempSync(join(tmpdir(), "tslate-cli-encode-"));
 after(() => rmSync(tmp, { recursive: true, force: true }));
 
+/** `tslate encode --model <fixture> --input <input> --output <output> ...rest`. */
+function encode(input: string, output: string, ...rest: string[]) {
+  return run(["encode", "--model", model, "--input", input, "--output", output, ...rest]);
+}
+
 function run(args: string[]) {
   return spawnSync(process.execPath, [cli, ...args], { encoding: "utf8" });
 }
@@ -31,18 +36,7 @@ test("tslate encode writes safetensors + ids that match model.encode", async () 
     ].join("\n"),
   );
   const out = join(tmp, "docs.safetensors");
-  const r = run([
-    "encode",
-    "--model",
-    model,
-    "--input",
-    input,
-    "--output",
-    out,
-    "--no-progress",
-    "--threads",
-    "1",
-  ]);
+  const r = encode(input, out, "--no-progress", "--threads", "1");
   assert.equal(r.status, 0, r.stderr);
   const { ids, embeddings } = readEmbeddingFile(out);
   assert.deepEqual(ids, ["d1", "d2", "3"]);
@@ -67,17 +61,7 @@ test("tslate encode --query to .npy writes the NumPy header and offsets", () => 
   const input = join(tmp, "queries.txt");
   writeFileSync(input, "what is colbert?\nhow does maxsim work?\n");
   const out = join(tmp, "q.npy");
-  const r = run([
-    "encode",
-    "--model",
-    model,
-    "--input",
-    input,
-    "--output",
-    out,
-    "--query",
-    "--no-progress",
-  ]);
+  const r = encode(input, out, "--query", "--no-progress");
   assert.equal(r.status, 0, r.stderr);
   const bytes = readFileSync(out);
   assert.equal(bytes.subarray(1, 6).toString("latin1"), "NUMPY");
@@ -93,24 +77,14 @@ test("tslate encode reports bad input clearly and leaves no output", () => {
   const input = join(tmp, "bad.jsonl");
   writeFileSync(input, `${JSON.stringify({ _id: "ok", text: "fine" })}\n{"_id": "x", "text": 5}\n`);
   const out = join(tmp, "bad.safetensors");
-  const r = run(["encode", "--model", model, "--input", input, "--output", out, "--no-progress"]);
+  const r = encode(input, out, "--no-progress");
   assert.equal(r.status, 2);
   assert.match(r.stderr, /bad\.jsonl:2: missing string "text" field/);
   assert.equal(existsSync(out), false);
-  const r2 = run(["encode", "--model", model, "--input", input, "--output", join(tmp, "x.csv")]);
+  const r2 = encode(input, join(tmp, "x.csv"));
   assert.equal(r2.status, 2);
   assert.match(r2.stderr, /must end in \.safetensors or \.npy/);
-  const r4 = run([
-    "encode",
-    "--model",
-    model,
-    "--input",
-    input,
-    "--output",
-    out,
-    "--batch-size",
-    "0",
-  ]);
+  const r4 = encode(input, out, "--batch-size", "0");
   assert.equal(r4.status, 2);
   assert.match(r4.stderr, /--batch-size must be a positive integer, got "0"/);
   const r3 = run([
@@ -136,18 +110,7 @@ test("tslate encode --precision writes quantised embeddings (ubinary safetensors
   await m.dispose();
 
   const bin = join(tmp, "quant.safetensors");
-  const r = run([
-    "encode",
-    "--model",
-    model,
-    "--input",
-    input,
-    "--output",
-    bin,
-    "--precision",
-    "ubinary",
-    "--no-progress",
-  ]);
+  const r = encode(input, bin, "--precision", "ubinary", "--no-progress");
   assert.equal(r.status, 0, r.stderr);
   const file = readEmbeddingFile(bin);
   assert.equal(file.precision, "ubinary");
@@ -157,20 +120,7 @@ test("tslate encode --precision writes quantised embeddings (ubinary safetensors
 
   // int8: ranges from the first --calibration-size texts, written beside the output
   const npy = join(tmp, "quant.npy");
-  const r2 = run([
-    "encode",
-    "--model",
-    model,
-    "--input",
-    input,
-    "--output",
-    npy,
-    "--precision",
-    "int8",
-    "--calibration-size",
-    "2",
-    "--no-progress",
-  ]);
+  const r2 = encode(input, npy, "--precision", "int8", "--calibration-size", "2", "--no-progress");
   assert.equal(r2.status, 0, r2.stderr);
   const ranges: [number[], number[]] = JSON.parse(
     readFileSync(join(tmp, "quant.ranges.json"), "utf8"),
@@ -196,13 +146,8 @@ test("tslate encode --precision writes quantised embeddings (ubinary safetensors
   const qin = join(tmp, "quant-q.txt");
   writeFileSync(qin, "what is colbert?\n");
   const qout = join(tmp, "quant-q.safetensors");
-  const r3 = run([
-    "encode",
-    "--model",
-    model,
-    "--input",
+  const r3 = encode(
     qin,
-    "--output",
     qout,
     "--query",
     "--precision",
@@ -210,42 +155,27 @@ test("tslate encode --precision writes quantised embeddings (ubinary safetensors
     "--ranges",
     join(tmp, "quant.ranges.json"),
     "--no-progress",
-  ]);
+  );
   assert.equal(r3.status, 0, r3.stderr);
   assert.deepEqual(
     readEmbeddingFile(qout).embeddings,
     quantizeEmbeddings(queries, "int8", { ranges }),
   );
 
-  const bad = run([
-    "encode",
-    "--model",
-    model,
-    "--input",
-    input,
-    "--output",
-    bin,
-    "--precision",
-    "int4",
-  ]);
+  const bad = encode(input, bin, "--precision", "int4");
   assert.equal(bad.status, 2);
   assert.match(
     bad.stderr,
     /--precision must be float32, int8, uint8, binary or ubinary, got "int4"/,
   );
-  const bad2 = run([
-    "encode",
-    "--model",
-    model,
-    "--input",
+  const bad2 = encode(
     input,
-    "--output",
     bin,
     "--precision",
     "binary",
     "--ranges",
     join(tmp, "quant.ranges.json"),
-  ]);
+  );
   assert.equal(bad2.status, 2);
   assert.match(bad2.stderr, /--ranges only applies to --precision int8 or uint8/);
 });
