@@ -541,6 +541,35 @@ export const OPS = {
       return [{ dtype, shape: [n ?? freshDim(op)] }];
     },
   },
+  /** Index of the largest entry along `axis` (int64; ties: the first). Inference only. */
+  ArgMax: {
+    domain: "",
+    attrs: { axis: "int", keepdims: "int", select_last_index: "int" },
+    infer: (inputs, attrs, op) => {
+      const x = req(op, inputs, 0);
+      const axis = normAxis(op, (attrs.axis as number) ?? 0, x.shape.length);
+      const keep = (attrs.keepdims ?? 1) !== 0;
+      const shape = x.shape.flatMap((d, i) => (i !== axis ? [d] : keep ? [1] : []));
+      return [{ dtype: "int64", shape }];
+    },
+  },
+  /** The `k` (int64 [1]) largest (or smallest) entries along `axis` and their int64 indices. */
+  TopK: {
+    domain: "",
+    attrs: { axis: "int", largest: "int", sorted: "int" },
+    infer: (inputs, attrs, op) => {
+      const x = req(op, inputs, 0);
+      const k = req(op, inputs, 1);
+      if (k.dtype !== "int64") fail(op, `k must be int64, got ${k.dtype}`);
+      const axis = normAxis(op, (attrs.axis as number) ?? -1, x.shape.length);
+      const kDim: Dim = k.known?.length === 1 ? k.known[0] : freshDim(op);
+      const shape = x.shape.map((d, i) => (i === axis ? kDim : d));
+      return [
+        { dtype: x.dtype, shape },
+        { dtype: "int64", shape },
+      ];
+    },
+  },
   /** data with `updates` written (or added, reduction "add") at `indices` [..., k]: Gather's gradient. */
   ScatterND: {
     domain: "",

@@ -1,52 +1,23 @@
-import { createRequire } from "node:module";
+import { Graph } from "../graph/ir.js";
+import { GraphSession } from "../graph/session.js";
 
 /**
  * Dense kernels of the indexes: Y = A·Bᵀ and argmax_j (A·Bᵀ)[i, j].
  *
  *   A: [M, D] row-major, B: [N, D] row-major, Y: [M, N] row-major.
  *
- * Large products (k-means assignment, query-centroid scores) run through onnxruntime-node
- * (about 100x a JS loop on this machine) with a two-node ONNX graph written below; small ones
- * and environments without onnxruntime use the blocked JS loop. onnxruntime is imported in
- * this one file only (STYLE.md §7).
+ * Large products (k-means assignment, query-centroid scores) run through onnxruntime (about
+ * 100x a JS loop on this machine) as small graphs of the tensor IR (graph/); small ones, and
+ * runs with the fast path turned off, use the blocked JS loop.
  */
-
-/** The subset of onnxruntime-node these kernels need. */
-interface OrtTensorLike {
-  data: unknown;
-}
-interface OrtSessionLike {
-  run(feeds: Record<string, unknown>): Promise<Record<string, OrtTensorLike>>;
-}
-interface OrtLike {
-  InferenceSession: {
-    create(model: Uint8Array, options: Record<string, unknown>): Promise<OrtSessionLike>;
-  };
-  Tensor: new (
-    type: string,
-    data: Float32Array | Int32Array | Uint8Array | BigInt64Array,
-    dims: number[],
-  ) => unknown;
-}
 
 /** Below this many multiply-adds the JS loop wins over a session run (about 30 µs overhead). */
 const ORT_MIN_WORK = 2_000_000;
 /** Rows of A per session run: bounds the [rows, N] score buffer to 64 MB (16M floats). */
 const MAX_SCORE_FLOATS = 16 * 1024 * 1024;
 
-let ort: OrtLike | null | undefined;
 let kernelThreads = 1;
-const sessions = new Map<string, Promise<OrtSessionLike>>();
-
-function loadOrt(): OrtLike | null {
-  if (ort !== undefined) return ort;
-  try {
-    ort = createRequire(import.meta.url)("onnxruntime-node") as OrtLike;
-  } catch {
-    ort = null;
-  }
-  return ort;
-}
+const sessions = new Map<string, Promise<GraphSession>>();
 
 /**
  * Threads used by the onnxruntime kernels (default 1). Search parallelism across queries is
@@ -58,6 +29,7 @@ export function setKernelThreads(threads: number): void {
   }
   if (threads !== kernelThreads) {
     kernelThreads = threads;
+    for (const s of sessions.values()) void s.then((open) => open.dispose());
     sessions.clear();
   }
 }
@@ -66,7 +38,7 @@ let fastEnabled = true;
 
 /** Whether the fast (onnxruntime) path is available and enabled. */
 export function hasFastKernels(): boolean {
-  return fastEnabled && loadOrt() !== null;
+  return fastEnabled;
 }
 
 /** Turns the onnxruntime path off (pure JS everywhere) or back on: for tests and benchmarks. */
@@ -74,139 +46,43 @@ export function setFastKernels(enabled: boolean): void {
   fastEnabled = enabled;
 }
 
-// ---- a minimal protobuf writer for the two ONNX graphs ----
-
-function varint(n: number): number[] {
-  const out: number[] = [];
-  let v = n;
-  while (v >= 0x80) {
-    out.push((v % 0x80) | 0x80);
-    v = Math.floor(v / 0x80);
-  }
-  out.push(v);
-  return out;
-}
-function fieldBytes(num: number, bytes: number[]): number[] {
-  return [...varint((num << 3) | 2), ...varint(bytes.length), ...bytes];
-}
-function fieldInt(num: number, value: number): number[] {
-  return [...varint(num << 3), ...varint(value)];
-}
-function str(s: string): number[] {
-  return [...Buffer.from(s, "utf8")];
-}
-function valueInfo(name: string, elemType: number, dims: string[]): number[] {
-  const shape = dims.flatMap((d) => fieldBytes(1, fieldBytes(2, str(d))));
-  const tensorType = [...fieldInt(1, elemType), ...fieldBytes(2, shape)];
-  return [...fieldBytes(1, str(name)), ...fieldBytes(2, fieldBytes(1, tensorType))];
-}
-function attrInt(name: string, value: number): number[] {
-  // AttributeProto: name = 1, i = 3, type = 20 (INT = 2)
-  return [...fieldBytes(1, str(name)), ...fieldInt(3, value), ...fieldInt(20, 2)];
-}
-function node(op: string, inputs: string[], outputs: string[], attrs: number[][]): number[] {
-  return [
-    ...inputs.flatMap((i) => fieldBytes(1, str(i))),
-    ...outputs.flatMap((o) => fieldBytes(2, str(o))),
-    ...fieldBytes(4, str(op)),
-    ...attrs.flatMap((a) => fieldBytes(5, a)),
-  ];
-}
-
-/** ONNX model: Y = Gemm(A, B, transB=1) and, if `argmax`, I = ArgMax(Y + C, axis=1). */
-function gemmModel(argmax: boolean): Uint8Array {
-  const gemmInputs = argmax ? ["A", "B", "C"] : ["A", "B"];
-  const nodes = [fieldBytes(1, node("Gemm", gemmInputs, ["Y"], [attrInt("transB", 1)]))];
-  if (argmax) {
-    nodes.push(
-      fieldBytes(1, node("ArgMax", ["Y"], ["I"], [attrInt("axis", 1), attrInt("keepdims", 0)])),
-    );
-  }
-  const graph = [
-    ...nodes.flat(),
-    ...fieldBytes(2, str("tslate_gemm")),
-    ...fieldBytes(11, valueInfo("A", 1, ["M", "D"])),
-    ...fieldBytes(11, valueInfo("B", 1, ["N", "D"])),
-    ...(argmax ? fieldBytes(11, valueInfo("C", 1, ["N"])) : []),
-    ...fieldBytes(12, argmax ? valueInfo("I", 7, ["M"]) : valueInfo("Y", 1, ["M", "N"])),
-  ];
-  const model = [
-    ...fieldInt(1, 7), // ir_version
-    ...fieldBytes(2, str("tslate")),
-    ...fieldBytes(7, graph),
-    ...fieldBytes(8, [...fieldBytes(1, []), ...fieldInt(2, 13)]), // opset "" v13
-  ];
-  return Uint8Array.from(model);
-}
+type KernelGraph = "gemm" | "argmax" | "topk" | "maxsim";
 
 /**
- * ONNX model: Y = Gemm(A, B, transB=1) [M, N] and I = the indices of the P largest entries of
- * each row of Y (TopK, largest first, ties: lower index first), int64 [M, P].
+ * gemm: Y = A·Bᵀ. argmax: I = ArgMax(A·Bᵀ + C) per row (ties: lowest index). topk: Y = A·Bᵀ
+ * and I = the indices of the P largest entries of each row (largest first, ties: lower index).
+ * maxsim: Y[n, i] = max over l of D[n, l, :]·Qt[:, i] (MatMul then ReduceMax).
  */
-function gemmTopKModel(): Uint8Array {
-  const nodes = [
-    fieldBytes(1, node("Gemm", ["A", "B"], ["Y"], [attrInt("transB", 1)])),
-    fieldBytes(
-      1,
-      node(
-        "TopK",
-        ["Y", "P"],
-        ["V", "I"],
-        [attrInt("axis", 1), attrInt("largest", 1), attrInt("sorted", 1)],
-      ),
-    ),
-  ];
-  const graph = [
-    ...nodes.flat(),
-    ...fieldBytes(2, str("tslate_gemm_topk")),
-    ...fieldBytes(11, valueInfo("A", 1, ["M", "D"])),
-    ...fieldBytes(11, valueInfo("B", 1, ["N", "D"])),
-    ...fieldBytes(11, valueInfo("P", 7, ["one"])),
-    ...fieldBytes(12, valueInfo("Y", 1, ["M", "N"])),
-    ...fieldBytes(12, valueInfo("I", 7, ["M", "K"])),
-  ];
-  return Uint8Array.from([
-    ...fieldInt(1, 7),
-    ...fieldBytes(2, str("tslate")),
-    ...fieldBytes(7, graph),
-    ...fieldBytes(8, [...fieldBytes(1, []), ...fieldInt(2, 13)]),
-  ]);
+function kernelGraph(kind: KernelGraph): Graph {
+  const g = new Graph(`tslate_${kind}`);
+  if (kind === "maxsim") {
+    const d = g.input("D", "float32", ["N", "L", "E"]);
+    const qt = g.input("Qt", "float32", ["E", "Q"]);
+    g.output(g.reduce("ReduceMax", g.matmul(d, qt), [1], false), "Y");
+    return g;
+  }
+  const a = g.input("A", "float32", ["M", "D"]);
+  const b = g.input("B", "float32", ["N", "D"]);
+  if (kind === "argmax") {
+    const y = g.gemm(a, b, g.input("C", "float32", ["N"]), { transB: 1 });
+    g.output(g.op("ArgMax", [y], { axis: 1, keepdims: 0 }), "I");
+    return g;
+  }
+  const y = g.gemm(a, b, null, { transB: 1 });
+  g.output(y, "Y");
+  if (kind === "topk") {
+    const p = g.input("P", "int64", [1]);
+    const [, idx] = g.node("TopK", [y, p], { axis: 1, largest: 1, sorted: 1 });
+    g.output(idx, "I");
+  }
+  return g;
 }
 
-/** ONNX model: Y[n, i] = max over l of (D[n, l, :] · Qt[:, i])  (MatMul then ReduceMax). */
-function maxSimModel(): Uint8Array {
-  const axes = [...fieldBytes(1, str("axes")), ...fieldInt(8, 1), ...fieldInt(20, 7)]; // ints = [1]
-  const nodes = [
-    fieldBytes(1, node("MatMul", ["D", "Qt"], ["S"], [])),
-    fieldBytes(1, node("ReduceMax", ["S"], ["Y"], [axes, attrInt("keepdims", 0)])),
-  ];
-  const graph = [
-    ...nodes.flat(),
-    ...fieldBytes(2, str("tslate_maxsim")),
-    ...fieldBytes(11, valueInfo("D", 1, ["N", "L", "E"])),
-    ...fieldBytes(11, valueInfo("Qt", 1, ["E", "Q"])),
-    ...fieldBytes(12, valueInfo("Y", 1, ["N", "Q"])),
-  ];
-  return Uint8Array.from([
-    ...fieldInt(1, 7),
-    ...fieldBytes(2, str("tslate")),
-    ...fieldBytes(7, graph),
-    ...fieldBytes(8, [...fieldBytes(1, []), ...fieldInt(2, 13)]),
-  ]);
-}
-
-function session(argmax: boolean | "maxsim" | "topk"): Promise<OrtSessionLike> {
-  const key = `${argmax}:${kernelThreads}`;
+function session(kind: KernelGraph): Promise<GraphSession> {
+  const key = `${kind}:${kernelThreads}`;
   let s = sessions.get(key);
   if (!s) {
-    const o = loadOrt()!;
-    const model =
-      argmax === "topk" ? gemmTopKModel() : argmax === "maxsim" ? maxSimModel() : gemmModel(argmax);
-    s = o.InferenceSession.create(model, {
-      intraOpNumThreads: kernelThreads,
-      interOpNumThreads: 1,
-      graphOptimizationLevel: "all",
-    });
+    s = GraphSession.create(kernelGraph(kind), { threads: kernelThreads });
     sessions.set(key, s);
   }
   return s;
@@ -303,12 +179,8 @@ export async function gemmABt(
     }
     return gemmABtJs(a, m, b, n, d);
   }
-  const o = loadOrt()!;
-  const s = await session(false);
-  const res = await s.run({
-    A: new o.Tensor("float32", a, [m, d]),
-    B: new o.Tensor("float32", b, [n, d]),
-  });
+  const s = await session("gemm");
+  const res = await s.run({ A: { data: a, dims: [m, d] }, B: { data: b, dims: [n, d] } });
   return res.Y.data as Float32Array;
 }
 
@@ -329,12 +201,11 @@ export async function gemmTopK(
   if (m * n * d < ORT_MIN_WORK || !hasFastKernels() || m * n > MAX_SCORE_FLOATS || p > n) {
     return null;
   }
-  const o = loadOrt()!;
   const s = await session("topk");
   const res = await s.run({
-    A: new o.Tensor("float32", a, [m, d]),
-    B: new o.Tensor("float32", b, [n, d]),
-    P: new o.Tensor("int64", BigInt64Array.of(BigInt(p)), [1]),
+    A: { data: a, dims: [m, d] },
+    B: { data: b, dims: [n, d] },
+    P: { data: BigInt64Array.of(BigInt(p)), dims: [1] },
   });
   const idx = res.I.data as BigInt64Array;
   const top = new Int32Array(idx.length);
@@ -365,12 +236,11 @@ export async function argmaxABt(
       gemmABtJs(chunk, e - r, b, n, d, scratch);
       argmaxRows(scratch, e - r, n, bias, out, r);
     } else {
-      const o = loadOrt()!;
-      const s = await session(true);
+      const s = await session("argmax");
       const res = await s.run({
-        A: new o.Tensor("float32", chunk, [e - r, d]),
-        B: new o.Tensor("float32", b, [n, d]),
-        C: new o.Tensor("float32", bias, [n]),
+        A: { data: chunk, dims: [e - r, d] },
+        B: { data: b, dims: [n, d] },
+        C: { data: bias, dims: [n] },
       });
       const idx = res.I.data as BigInt64Array;
       for (let i = 0; i < e - r; i++) out[r + i] = Number(idx[i]);
@@ -407,11 +277,10 @@ export async function maxSimPadded(
   }
   const qt = new Float32Array(dim * nq);
   for (let i = 0; i < nq; i++) for (let e = 0; e < dim; e++) qt[e * nq + i] = q[i * dim + e];
-  const o = loadOrt()!;
   const s = await session("maxsim");
   const res = await s.run({
-    D: new o.Tensor("float32", d, [n, l, dim]),
-    Qt: new o.Tensor("float32", qt, [dim, nq]),
+    D: { data: d, dims: [n, l, dim] },
+    Qt: { data: qt, dims: [dim, nq] },
   });
   return res.Y.data as Float32Array;
 }
