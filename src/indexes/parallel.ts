@@ -17,6 +17,10 @@ import type { SearchResult } from "./types.js";
 
 /** Workers when `workers` is not given: the available cores, at most this many. */
 export const MAX_DEFAULT_SEARCH_WORKERS = 4;
+/** Queries sent to a worker at a time, at most (one PLAID scoring group). */
+const MAX_CHUNK_QUERIES = 8;
+/** Chunks per worker for calls too short to fill chunks of MAX_CHUNK_QUERIES. */
+const CHUNKS_PER_WORKER = 4;
 
 export interface ParallelSearcherOptions {
   /**
@@ -145,9 +149,9 @@ function rebuildError(e: SerializedError): Error {
 
 /**
  * Searches an on-disk index (PLAID, Exact or HNSW) on several worker threads: each worker opens
- * the index read-only, a `search` call splits its queries into one contiguous share per worker
- * (packed into one transferred Float32Array) and returns the results in query order, equal to
- * what `index.search` returns.
+ * the index read-only, a `search` call splits its queries into chunks of up to 8 queries
+ * (each packed into one transferred Float32Array) handed to whichever worker is free, and
+ * returns the results in query order, equal to what `index.search` returns.
  *
  * Writes made after `open` (by this or another process) are seen: every `search` reads the
  * manifest generation first, and workers holding an older one reopen the index before
@@ -224,40 +228,57 @@ export class ParallelSearcher {
     queries.forEach((q, i) => {
       checkMatrix(q, `queries[${i}]`, manifest.dim || undefined);
     });
-    // At least one share, so that an empty call still validates the options like index.search.
-    const shares = Math.max(1, Math.min(this.slots.length, queries.length));
-    const calls: Promise<SearchResult[][]>[] = [];
-    for (let s = 0; s < shares; s++) {
-      const part = queries.slice(
-        Math.floor((s * queries.length) / shares),
-        Math.floor(((s + 1) * queries.length) / shares),
-      );
-      const data = new Float32Array(part.reduce((n, q) => n + q.rows * q.cols, 0));
-      let offset = 0;
-      for (const q of part) {
-        data.set(q.data.subarray(0, q.rows * q.cols), offset);
-        offset += q.rows * q.cols;
+    // Chunks handed out as workers come free, so that a slower share (longer queries, a core
+    // busy with something else) does not leave the other workers idle at the end of the call.
+    // At most 8 queries a chunk (one PLAID scoring group), about 4 chunks a worker for short
+    // calls; at least one chunk, so an empty call still validates the options like index.search.
+    const n = queries.length;
+    const size = Math.min(
+      MAX_CHUNK_QUERIES,
+      Math.max(1, Math.ceil(n / (this.slots.length * CHUNKS_PER_WORKER))),
+    );
+    const chunks: [number, number][] = [];
+    for (let b = 0; b < n; b += size) chunks.push([b, Math.min(n, b + size)]);
+    if (chunks.length === 0) chunks.push([0, 0]);
+    const results: SearchResult[][][] = new Array(chunks.length);
+    let next = 0;
+    let failure: { error: unknown } | null = null;
+    const serve = async (slot: SearchWorker) => {
+      while (failure === null && next < chunks.length) {
+        const c = next++;
+        try {
+          results[c] = await slot.run(
+            this.job(queries.slice(...chunks[c]), manifest.generation, options),
+          );
+        } catch (error) {
+          failure ??= { error };
+        }
       }
-      calls.push(
-        this.slots[s].run({
-          type: "search",
-          call: this.nextCall++,
-          generation: manifest.generation,
-          data,
-          rows: part.map((q) => q.rows),
-          cols: part.map((q) => q.cols),
-          options,
-        }),
-      );
+    };
+    // Every worker stops taking chunks after the first error and finishes the one it has (none
+    // is left running into the next call); then the first error is reported.
+    await Promise.all(this.slots.slice(0, chunks.length).map(serve));
+    if (failure) throw (failure as { error: unknown }).error;
+    return results.flat();
+  }
+
+  /** One chunk of queries packed into one transferable array. */
+  private job(part: Matrix[], generation: number, options: ParallelSearchOptions): SearchJob {
+    const data = new Float32Array(part.reduce((n, q) => n + q.rows * q.cols, 0));
+    let offset = 0;
+    for (const q of part) {
+      data.set(q.data.subarray(0, q.rows * q.cols), offset);
+      offset += q.rows * q.cols;
     }
-    // Wait for every share (none is left running into the next call), then report the first error.
-    const settled = await Promise.allSettled(calls);
-    const out: SearchResult[][] = [];
-    for (const r of settled) {
-      if (r.status === "rejected") throw r.reason;
-      out.push(...r.value);
-    }
-    return out;
+    return {
+      type: "search",
+      call: this.nextCall++,
+      generation,
+      data,
+      rows: part.map((q) => q.rows),
+      cols: part.map((q) => q.cols),
+      options,
+    };
   }
 
   /** Terminates the workers; pending and later calls reject. Safe to call twice. */

@@ -44,7 +44,8 @@ for (const type of ["plaid", "exact", "hnsw"] as const) {
         ...(type === "hnsw" ? [{ k: 5, kToken: 8 }] : []),
       ];
       for (const options of optionSets) {
-        // 7 queries on 2 workers: shares of 3 and 4; scores compared exactly (same code, same input).
+        // 7 queries on 2 workers: chunks of 1 query handed out as workers come free; scores compared
+        // exactly (same code, same input).
         const expected = await index.search(queries, options);
         assert.deepEqual(
           await searcher.search(queries, options),
