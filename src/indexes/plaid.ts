@@ -14,7 +14,7 @@ import {
   trainCodec,
 } from "./codec.js";
 import { argmaxABt, gemmABt, gemmTopK, maxSimPadded } from "./kernels.js";
-import { hasWasmKernels, WasmApprox, WasmDecompressor } from "./wasm-kernels.js";
+import { fixedPointScore, hasWasmKernels, WasmApprox, WasmDecompressor } from "./wasm-kernels.js";
 
 /** Padded document tokens decompressed per exact-scoring batch (16 MB at dim 128). */
 const EXACT_BATCH_TOKENS = 32_768;
@@ -592,9 +592,9 @@ export class PLAID extends BaseIndex {
           out.push([]);
           continue;
         }
-        const T = this.queryTable(S, off, q.rows, K);
+        const scores = this.queryScores(q, S, off, K);
         const top = withTop ? withTop.top.subarray(off * probe, (off + q.rows) * probe) : null;
-        out.push(await this.searchWithScores(q, T, top, k, allowed, allowedCount, params));
+        out.push(await this.searchWithScores(q, scores, top, k, allowed, allowedCount, params));
         off += q.rows;
       }
       b = e;
@@ -603,14 +603,26 @@ export class PLAID extends BaseIndex {
   }
 
   /**
-   * One query's centroid scores T[c·nq + i] out of the group's [rows, K]: transposed by the
-   * WebAssembly scorer straight into its memory when it can take them (32-token queries).
+   * One query's centroid scores for approximate scoring, out of the group's [rows, K]: loaded
+   * into the WebAssembly scorer as its int16 table, or transposed here ([K, nq]) for the scalar
+   * loop. Approximate scores are sums of per-token maxima in steps of 1/scale, scale chosen so
+   * that the largest possible |score| (Cauchy-Schwarz: query token norm × centroid norm) is
+   * 32000 steps (float16, which fast-plaid's examples search with, has steps of 1/2048 near 1).
    */
-  private queryTable(S: Float32Array, off: number, nq: number, K: number): Float32Array {
+  private queryScores(q: Matrix, S: Float32Array, off: number, K: number): QueryScores {
+    const nq = q.rows;
+    let qMax = 0;
+    for (let i = 0; i < nq; i++) {
+      let n2 = 0;
+      for (let j = i * q.cols, e = j + q.cols; j < e; j++) n2 += q.data[j] * q.data[j];
+      if (n2 > qMax) qMax = n2;
+    }
+    const bound = Math.sqrt(qMax) * this.centroidNormMax();
+    const scale = bound > 0 ? Math.fround(32000 / bound) : 1;
     if (hasWasmKernels()) {
       this.wasm ??= new WasmApprox();
-      const T = this.wasm.loadTable(S, off, K, nq, this.uniqUsed, this.alive.length);
-      if (T) return T;
+      this.wasm.loadTable(S, off, K, nq, scale, this.uniqUsed, this.alive.length);
+      return { S, off, nq, scale, T: null };
     }
     if (this.scoreTable.length < K * nq) this.scoreTable = new Float32Array(K * nq);
     const T = this.scoreTable.subarray(0, K * nq);
@@ -622,20 +634,37 @@ export class PLAID extends BaseIndex {
         for (let c = c0; c < c1; c++) T[c * nq + i] = S[so + c];
       }
     }
-    return T;
+    return { S, off, nq, scale, T };
   }
 
-  /** One query, given its centroid scores T ([K, nq]). */
+  /** The largest centroid norm (1 for fast-plaid's normalised centroids), cached per codec. */
+  private centroidNormMax(): number {
+    const codec = this.codec!;
+    if (this.normCache?.centroids !== codec.centroids) {
+      let mx = 0;
+      const c = codec.centroids;
+      for (let o = 0; o < c.length; o += codec.dim) {
+        let n2 = 0;
+        for (let j = o; j < o + codec.dim; j++) n2 += c[j] * c[j];
+        if (n2 > mx) mx = n2;
+      }
+      // A hair above the float32 rounding of the products (the bound must never be exceeded).
+      this.normCache = { centroids: c, max: Math.sqrt(mx) * (1 + 1e-5) };
+    }
+    return this.normCache.max;
+  }
+  private normCache: { centroids: Float32Array; max: number } | null = null;
+
+  /** One query, given its centroid scores. */
   private async searchWithScores(
     q: Matrix,
-    T: Float32Array,
+    scores: QueryScores,
     top: Int32Array | null,
     k: number,
     allowed: Uint8Array | null,
     allowedCount: number,
     params: PlaidSearchParameters,
   ): Promise<[number, number][]> {
-    const nq = q.rows;
     const K = numCentroids(this.codec!);
     const n = this.alive.length;
     // fast-plaid and next-plaid keep the best nFullScores by approximate score, then
@@ -649,9 +678,9 @@ export class PLAID extends BaseIndex {
       best =
         cands.length <= M
           ? Int32Array.from(cands)
-          : this.bestApprox(cands, cands.length, T, K, nq, M);
+          : this.bestApprox(cands, cands.length, scores, M);
     } else {
-      best = await this.probeAndApprox(T, top, nq, K, M, params, allowed);
+      best = await this.probeAndApprox(scores, top, K, M, params, allowed);
     }
     return await this.exactScores(q, best, k);
   }
@@ -664,19 +693,19 @@ export class PLAID extends BaseIndex {
    * is below it is not opened (fewer candidates); approximate scores still use every centroid.
    */
   private async probeAndApprox(
-    T: Float32Array,
+    scores: QueryScores,
     top: Int32Array | null,
-    nq: number,
     K: number,
     M: number,
     params: PlaidSearchParameters,
     allowed: Uint8Array | null,
   ): Promise<Int32Array> {
+    const { S, off, nq } = scores;
     const probe = Math.min(params.nIvfProbe, K);
     // Top `probe` centroids of every query token [nq, probe], best first, ties to the lower
-    // centroid: from onnxruntime's TopK, or one pass over the table here.
+    // centroid: from onnxruntime's TopK, or one pass over the scores here.
     const pn = nq * probe;
-    const bestC = top ?? this.scanTopCells(T, nq, K, probe);
+    const bestC = top ?? this.scanTopCells(S, off, nq, K, probe);
     // Candidates: the live (and allowed) documents of the probed cells, each once.
     if (this.cellMark.length < K) this.cellMark = new Int32Array(K);
     const mark = this.cellMark;
@@ -695,7 +724,7 @@ export class PLAID extends BaseIndex {
       mark[c] = epoch;
       if (thr !== null) {
         let mx = Number.NEGATIVE_INFINITY;
-        for (let t = 0, o = c * nq; t < nq; t++) if (T[o + t] > mx) mx = T[o + t];
+        for (let i = 0, o = off * K + c; i < nq; i++, o += K) if (S[o] > mx) mx = S[o];
         if (mx < thr) continue;
       }
       const list = this.ivf[c];
@@ -707,11 +736,20 @@ export class PLAID extends BaseIndex {
       }
     }
     if (nc <= M) return cands.slice(0, nc).sort();
-    return this.bestApprox(cands, nc, T, K, nq, M);
+    return this.bestApprox(cands, nc, scores, M);
   }
 
-  /** The `probe` best centroids of each query token by one pass over T ([nq, probe]). */
-  private scanTopCells(T: Float32Array, nq: number, K: number, probe: number): Int32Array {
+  /**
+   * The `probe` best centroids of each query token ([nq, probe], best first, ties to the lower
+   * centroid) by one pass over its row of scores.
+   */
+  private scanTopCells(
+    S: Float32Array,
+    off: number,
+    nq: number,
+    K: number,
+    probe: number,
+  ): Int32Array {
     const pn = nq * probe;
     if (this.probeScores.length < pn) {
       this.probeScores = new Float32Array(pn);
@@ -721,9 +759,10 @@ export class PLAID extends BaseIndex {
     const bestC = this.probeCells;
     bestS.fill(Number.NEGATIVE_INFINITY, 0, pn);
     bestC.fill(-1, 0, pn);
-    for (let c = 0, o = 0; c < K; c++, o += nq) {
-      for (let i = 0, base = 0; i < nq; i++, base += probe) {
-        const v = T[o + i];
+    for (let i = 0, base = 0; i < nq; i++, base += probe) {
+      const row = (off + i) * K;
+      for (let c = 0; c < K; c++) {
+        const v = S[row + c];
         let j = base + probe - 1;
         if (v > bestS[j]) {
           while (j > base && bestS[j - 1] < v) {
@@ -743,20 +782,14 @@ export class PLAID extends BaseIndex {
   private bestApprox(
     cands: ArrayLike<number>,
     nc: number,
-    T: Float32Array,
-    K: number,
-    nq: number,
+    scores: QueryScores,
     M: number,
   ): Int32Array {
     const heap = new MinHeap(M);
-    if (hasWasmKernels()) {
-      this.wasm ??= new WasmApprox();
-      if (this.approxOut.length < nc) this.approxOut = new Float64Array(Math.max(nc, 1024));
-      const out = this.approxOut;
-      this.wasm.score(
-        T,
-        K,
-        nq,
+    if (this.approxOut.length < nc) this.approxOut = new Int32Array(Math.max(nc, 1024));
+    const out = this.approxOut;
+    if (scores.T === null) {
+      this.wasm!.score(
         this.uniq,
         this.uniqUsed,
         this.uniqVersion,
@@ -766,19 +799,21 @@ export class PLAID extends BaseIndex {
         nc,
         out,
       );
-      for (let j = 0; j < nc; j++) heap.push(cands[j], out[j]);
     } else {
-      const mx = new Float32Array(nq);
+      const mx = new Float32Array(scores.nq);
       for (let j = 0; j < nc; j++) {
         const d = cands[j];
-        heap.push(d, approxKernel(T, nq, this.uniq, this.uStart[d], this.uLen[d], mx));
+        out[j] = approxKernel(scores, this.uniq, this.uStart[d], this.uLen[d], mx);
       }
     }
+    // A document without centroids (no tokens) ranks below every other.
+    for (let j = 0; j < nc; j++)
+      heap.push(cands[j], this.uLen[cands[j]] > 0 ? out[j] : Number.NEGATIVE_INFINITY);
     return heap.sortedDocs();
   }
 
   private candList = new Int32Array(0);
-  private approxOut = new Float64Array(0);
+  private approxOut = new Int32Array(0);
   private wasm: WasmApprox | null = null;
   private decompressor: WasmDecompressor | null = null;
   private decompressBuffer = new Float32Array(0);
@@ -926,25 +961,40 @@ export class PLAID extends BaseIndex {
 
 export { defaultNumCentroids };
 
-/** Σ_i max over codes[start .. start+len) of T[code·nq + i]. */
+/** One query's centroid scores, ready for approximate scoring (PLAID.queryScores). */
+interface QueryScores {
+  /** The group's [rows, K] query-centroid scores; this query's rows start at `off`. */
+  S: Float32Array;
+  off: number;
+  nq: number;
+  /** Float32 scale of the fixed-point approximate scores. */
+  scale: number;
+  /** [K, nq] for the scalar loop; null when the WebAssembly scorer holds the table. */
+  T: Float32Array | null;
+}
+
+/**
+ * The WebAssembly approx kernel in JS: Σ_i fixed(max over codes[start .. start+len) of
+ * T[code·nq + i]); rounding is monotone, so this is the kernel's sum of rounded maxima.
+ */
 function approxKernel(
-  T: Float32Array,
-  nq: number,
+  scores: QueryScores,
   codes: Uint32Array,
   start: number,
   len: number,
   mx: Float32Array,
 ): number {
+  const { T, nq, scale } = scores;
   mx.fill(Number.NEGATIVE_INFINITY);
   for (let t = start, e = start + len; t < e; t++) {
     const base = codes[t] * nq;
     for (let i = 0; i < nq; i++) {
-      const v = T[base + i];
+      const v = T![base + i];
       if (v > mx[i]) mx[i] = v;
     }
   }
   let s = 0;
-  for (let i = 0; i < nq; i++) s += mx[i];
+  for (let i = 0; i < nq; i++) s += fixedPointScore(mx[i], scale);
   return s;
 }
 

@@ -117,10 +117,13 @@ test("PLAID returns the same results with and without the onnxruntime kernels", 
 });
 
 test("WebAssembly approximate scores equal the scalar loop exactly (odd query length, padded lanes)", async () => {
-  const { WasmApprox, hasWasmKernels } = await import("../../src/indexes/wasm-kernels.js");
+  const { WasmApprox, hasWasmKernels, fixedPointScore } = await import(
+    "../../src/indexes/wasm-kernels.js"
+  );
   assert.ok(hasWasmKernels(), "Node 20 has WebAssembly SIMD");
-  const [K, nq] = [300, 13]; // 13 tokens: the last block of 4 has 3 padded lanes
-  const T = random(K * nq, 21);
+  const [K, nq] = [300, 13]; // 13 tokens: 19 zero lanes pad the row to 32
+  const S = random(nq * K, 21); // the query's [nq, K] rows
+  const scale = Math.fround(32000 / 0.5); // |S| <= 0.5
   const r = rng(22);
   const docs = 50;
   const start = new Int32Array(docs);
@@ -132,18 +135,35 @@ test("WebAssembly approximate scores equal the scalar loop exactly (odd query le
     for (let t = 0; t < len[d]; t++) codes.push(Math.floor(r() * K));
   }
   const w = new WasmApprox();
+  w.loadTable(S, 0, K, nq, scale, codes.length, 4);
   const pick = [49, 3, 7, 0, 21, 21];
-  const out = new Float64Array(pick.length);
-  w.score(T, K, nq, Uint32Array.from(codes), codes.length, 1, start, len, pick, pick.length, out);
+  const out = new Int32Array(pick.length);
+  w.score(Uint32Array.from(codes), codes.length, 1, start, len, pick, pick.length, out);
   pick.forEach((d, j) => {
     let s = 0;
+    let f = 0;
     for (let i = 0; i < nq; i++) {
       let mx = Number.NEGATIVE_INFINITY;
-      for (let t = start[d]; t < start[d] + len[d]; t++) mx = Math.max(mx, T[codes[t] * nq + i]);
-      s += mx;
+      for (let t = start[d]; t < start[d] + len[d]; t++) mx = Math.max(mx, S[i * K + codes[t]]);
+      s += len[d] > 0 ? fixedPointScore(mx, scale) : -32768;
+      f += mx;
     }
-    assert.equal(out[j], s, `document ${d}`); // bit-identical, −∞ for the empty one
+    if (len[d] === 0) s -= 32768 * (32 - nq); // no centroid: the padded lanes keep −32768 too
+    assert.equal(out[j], s, `document ${d}`); // the same integers
+    // and within half a step per token of the float sum
+    if (len[d] > 0) assert.ok(Math.abs(out[j] / scale - f) <= (nq * 0.5) / scale, `document ${d}`);
   });
+});
+
+test("fixed-point scores round to the nearest step, ties to even (as f32.nearest)", async () => {
+  const { fixedPointScore } = await import("../../src/indexes/wasm-kernels.js");
+  assert.equal(fixedPointScore(0.5, 1), 0);
+  assert.equal(fixedPointScore(1.5, 1), 2);
+  assert.equal(fixedPointScore(2.5, 1), 2);
+  assert.equal(fixedPointScore(-0.5, 1), 0);
+  assert.equal(fixedPointScore(-1.5, 1), -2);
+  assert.equal(fixedPointScore(-2.6, 1), -3);
+  assert.equal(fixedPointScore(0.25, 32000), 8000);
 });
 
 test("WebAssembly nbits-4 decompression equals (centroid + weights) · inverse norm (float32 rounding)", async () => {
@@ -212,59 +232,54 @@ test("PLAID returns the same results with and without the WebAssembly kernels (n
   }
 });
 
-test("WebAssembly query table: the transpose of the query's rows, scored without a copy", async () => {
-  const { WasmApprox } = await import("../../src/indexes/wasm-kernels.js");
+test("WebAssembly query table: the rounded transpose of one query's rows of a group", async () => {
+  const { WasmApprox, fixedPointScore } = await import("../../src/indexes/wasm-kernels.js");
   const [K, nq, rows, off] = [300, 32, 96, 32]; // the second of three 32-token queries; K not a multiple of 256
   const S = random(rows * K, 41);
+  const scale = Math.fround(32000 / 0.5);
   const w = new WasmApprox();
   const codes = Uint32Array.from([5, 299, 0, 17, 256]);
-  const T = w.loadTable(S, off, K, nq, codes.length, 4);
-  assert.ok(T);
-  for (let c = 0; c < K; c++)
-    for (let i = 0; i < nq; i++) assert.equal(T[c * nq + i], S[(off + i) * K + c]);
-  const out = new Float64Array(2);
-  w.score(
-    T,
-    K,
-    nq,
-    codes,
-    codes.length,
-    1,
-    Int32Array.of(0, 2),
-    Int32Array.of(2, 3),
-    [0, 1],
-    2,
-    out,
-  );
   const want = (lo: number, hi: number) => {
     let s = 0;
     for (let i = 0; i < nq; i++) {
       let mx = Number.NEGATIVE_INFINITY;
       for (let t = lo; t < hi; t++) mx = Math.max(mx, S[(off + i) * K + codes[t]]);
-      s += mx;
+      s += fixedPointScore(mx, scale);
     }
     return s;
   };
+  // One centroid per document: each document scores the sum of that centroid's row of T.
+  const all = Array.from({ length: K }, (_, c) => c);
+  const perCentroid = new Int32Array(K);
+  w.loadTable(S, off, K, nq, scale, K, K);
+  w.score(
+    Uint32Array.from(all),
+    K,
+    2,
+    Int32Array.from(all),
+    new Int32Array(K).fill(1),
+    all,
+    K,
+    perCentroid,
+  );
+  for (let c = 0; c < K; c++) {
+    let s = 0;
+    for (let i = 0; i < nq; i++) s += fixedPointScore(S[(off + i) * K + c], scale);
+    assert.equal(perCentroid[c], s, `centroid ${c}`);
+  }
+  w.loadTable(S, off, K, nq, scale, codes.length, 4);
+  const out = new Int32Array(2);
+  const start = Int32Array.of(0, 2);
+  const len = Int32Array.of(2, 3);
+  w.score(codes, codes.length, 1, start, len, [0, 1], 2, out);
   assert.equal(out[0], want(0, 2));
   assert.equal(out[1], want(2, 5));
   // More candidates than loadTable made room for: the memory grows, the table stays valid.
   const many = Array.from({ length: 50_000 }, (_, j) => j % 2);
-  const big = new Float64Array(many.length);
-  const T2 = w.loadTable(S, off, K, nq, codes.length, 4)!;
-  w.score(
-    T2,
-    K,
-    nq,
-    codes,
-    codes.length,
-    1,
-    Int32Array.of(0, 2),
-    Int32Array.of(2, 3),
-    many,
-    many.length,
-    big,
-  );
+  const big = new Int32Array(many.length);
+  w.score(codes, codes.length, 1, start, len, many, many.length, big);
   assert.equal(big[0], want(0, 2));
   assert.equal(big[many.length - 1], want(2, 5));
-  assert.equal(w.loadTable(S, 0, K, 31, codes.length, 4), null); // not a multiple of 32
+  // A table loaded for other codes is refused rather than read at the wrong place.
+  assert.throws(() => w.score(codes, 1000, 1, start, len, [0], 1, big));
 });
