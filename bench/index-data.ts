@@ -1,7 +1,9 @@
 import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { rng } from "../src/indexes/codec.js";
 import type { DocumentInput } from "../src/indexes/types.js";
 import type { Matrix } from "../src/util/matrix.js";
+import type { BenchCorpus } from "./index-embeddings.js";
 
 /**
  * Synthetic ColBERT-like token embeddings for the index benchmark, generated as a stream (so
@@ -190,4 +192,35 @@ export function lengthsForTokens(tokens: number, seed: number): number[] {
     total += l;
   }
   return out;
+}
+
+/**
+ * The index benchmark's "scifact-size" set: SciFact's document lengths (corpus.jsonl of
+ * `scifactDir`), dim 128, seed 11, and its queries (query i is about document i·7919 mod N).
+ */
+export function scifactSizeSet(
+  scifactDir: string,
+  queries: number,
+): { corpus: SyntheticCorpus; queries: Matrix[] } {
+  const corpus = new SyntheticCorpus({
+    lengths: scifactLengths(join(scifactDir, "corpus.jsonl")),
+    dim: 128,
+    seed: 11,
+  });
+  const q = Array.from({ length: queries }, (_, i) =>
+    corpus.query((i * 7919) % corpus.docs, 1000 + i),
+  );
+  return { corpus, queries: q };
+}
+
+/** A synthetic corpus as the benchmark's corpora: document d is indexed as "d<d>". */
+export function benchCorpus(corpus: SyntheticCorpus): BenchCorpus {
+  return {
+    docs: corpus.docs,
+    tokens: corpus.tokens,
+    dim: corpus.dim,
+    id: (d) => `d${d}`,
+    document: (d) => corpus.document(d),
+    stream: () => corpus.stream(),
+  };
 }

@@ -29,16 +29,15 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { evaluate, type Qrels, type Run } from "../src/evaluation/metrics.js";
 import { Exact } from "../src/indexes/exact.js";
 import { gemmABt, setKernelThreads } from "../src/indexes/kernels.js";
 import { ParallelSearcher } from "../src/indexes/parallel.js";
 import { PLAID } from "../src/indexes/plaid.js";
-import type { SearchResult } from "../src/indexes/types.js";
 import { writeFileAtomic } from "../src/util/atomic.js";
 import type { Matrix } from "../src/util/matrix.js";
-import { lengthsForTokens, SyntheticCorpus, scifactLengths } from "./index-data.js";
+import { benchCorpus, lengthsForTokens, SyntheticCorpus, scifactSizeSet } from "./index-data.js";
 import { type BenchCorpus, encodeBeirWithModel, trainingEvaluation } from "./index-embeddings.js";
+import { type Judged, ndcgAt10, type Ranked, recall, toRanked } from "./index-eval.js";
 
 function arg(name: string, fallback?: string): string | undefined {
   const i = process.argv.indexOf(`--${name}`);
@@ -51,11 +50,6 @@ type RowGroup = (typeof ROW_GROUPS)[number];
 
 function dirBytes(dir: string): number {
   return readdirSync(dir).reduce((s, f) => s + statSync(join(dir, f)).size, 0);
-}
-
-interface Ranked {
-  ids: string[][];
-  scores: number[][];
 }
 
 /** Exact top-k by MaxSim for all queries: corpus streamed in blocks through Q·Dᵀ. */
@@ -114,42 +108,6 @@ async function exactTopK(corpus: BenchCorpus, queries: Matrix[], k: number): Pro
   return {
     ids: best.map((l) => l.map((x) => corpus.id(x.d))),
     scores: best.map((l) => l.map((x) => x.score)),
-  };
-}
-
-function recall(got: string[][], truth: string[][], k: number): number {
-  let hit = 0;
-  let tot = 0;
-  for (let i = 0; i < got.length; i++) {
-    const t = new Set(truth[i].slice(0, k));
-    hit += got[i].slice(0, k).filter((id) => t.has(id)).length;
-    tot += t.size;
-  }
-  return hit / tot;
-}
-
-/** Judged queries of a run: their ids, and the qrels they are evaluated against. */
-interface Judged {
-  queryIds: string[];
-  qrels: Qrels;
-}
-
-/** nDCG@10 of the first ids.length queries' rankings on their qrels. */
-function ndcgAt10(judged: Judged, ranked: Ranked): number {
-  const run: Run = new Map();
-  const qrels: Qrels = new Map();
-  ranked.ids.forEach((ids, i) => {
-    const q = judged.queryIds[i];
-    run.set(q, new Map(ids.map((id, j) => [id, ranked.scores[i][j]])));
-    qrels.set(q, judged.qrels.get(q)!);
-  });
-  return evaluate(qrels, run, ["ndcg@10"]).mean["ndcg@10"];
-}
-
-function toRanked(results: SearchResult[][]): Ranked {
-  return {
-    ids: results.map((r) => r.map((h) => h.id)),
-    scores: results.map((r) => r.map((h) => h.score)),
   };
 }
 
@@ -517,18 +475,11 @@ async function main(): Promise<void> {
     sets.push(entry);
   };
   if (wanted.has("scifact")) {
-    const corpus = new SyntheticCorpus({
-      lengths: scifactLengths(new URL("corpus.jsonl", SCIFACT).pathname),
-      dim: 128,
-      seed: 11,
-    });
-    const queries = Array.from({ length: nQueries }, (_, i) =>
-      corpus.query((i * 7919) % corpus.docs, 1000 + i),
-    );
+    const { corpus, queries } = scifactSizeSet(SCIFACT.pathname, nQueries);
     const about = {
       embeddings: "synthetic clustered (bench/index-data.ts), SciFact document lengths",
     };
-    await run("scifact-size", about, withIds(corpus), queries, {
+    await run("scifact-size", about, benchCorpus(corpus), queries, {
       slowQueries,
       slowRows: slowQueries * 10,
       key: `synthetic seed 11, SciFact lengths, dim 128, ${nQueries} queries`,
@@ -582,7 +533,7 @@ async function main(): Promise<void> {
     );
     const about = { embeddings: "synthetic clustered (bench/index-data.ts)" };
     const slow = Math.max(2, Math.floor(slowQueries / 2));
-    await run("synthetic-2M", about, withIds(corpus), queries, {
+    await run("synthetic-2M", about, benchCorpus(corpus), queries, {
       slowQueries: slow,
       slowRows: slow * 10,
       key: `synthetic seed 23, 2M tokens, dim 128, ${n} queries`,
@@ -596,18 +547,6 @@ async function main(): Promise<void> {
   mkdirSync(join(outPath, ".."), { recursive: true });
   writeFileAtomic(outPath, `${JSON.stringify(results, null, 2)}\n`);
   console.log(`\nwrote ${outPath}`);
-}
-
-/** The synthetic corpora index document d as "d<d>". */
-function withIds(corpus: SyntheticCorpus): BenchCorpus {
-  return {
-    docs: corpus.docs,
-    tokens: corpus.tokens,
-    dim: corpus.dim,
-    id: (d) => `d${d}`,
-    document: (d) => corpus.document(d),
-    stream: () => corpus.stream(),
-  };
 }
 
 await main();
