@@ -28,6 +28,7 @@ import { join, resolve } from "node:path";
 import { Exact } from "../src/indexes/exact.js";
 import { argmaxABt, setKernelThreads } from "../src/indexes/kernels.js";
 import { PLAID } from "../src/indexes/plaid.js";
+import { maxSim } from "../src/scores/maxsim.js";
 import { writeFileAtomic } from "../src/util/atomic.js";
 import type { Matrix } from "../src/util/matrix.js";
 import { benchCorpus, scifactSizeSet } from "./index-data.js";
@@ -289,6 +290,7 @@ async function runVariant(study: Study, variant: string): Promise<Record<string,
       recallAt10: +recall(ranked.ids, study.truth.ids, 10).toFixed(4),
     };
     if (study.judged) row.ndcgAt10 = +ndcgAt10(study.judged, ranked).toFixed(4);
+    row.top10ScoreError = scoreErrors(study, qz);
     row.seconds = +((performance.now() - t0) / 1000).toFixed(1);
     row.loadAverage1Min = +loadavg()[0].toFixed(2);
     console.log(row);
@@ -298,6 +300,46 @@ async function runVariant(study: Study, variant: string): Promise<Record<string,
     const { rmSync } = await import("node:fs");
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+function median(x: number[]): number {
+  const s = [...x].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+}
+
+/**
+ * How far reconstruction moves MaxSim scores where recall@10 is decided: |score on the
+ * reconstructed document − exact score| over every query's exact top 10.
+ */
+function scoreErrors(study: Study, qz: Quantizer | null): Record<string, number> {
+  const docOf = new Map<string, number>();
+  for (let d = 0; d < study.corpus.docs; d++) docOf.set(study.corpus.id(d), d);
+  const abs: number[] = [];
+  study.truth.ids.forEach((ids, qi) => {
+    ids.forEach((id, j) => {
+      const d = docOf.get(id)!;
+      const r = reconstruct(study, qz, d, study.corpus.document(d));
+      abs.push(Math.abs(maxSim(study.queries[qi], r) - study.truth.scores[qi][j]));
+    });
+  });
+  return {
+    medianAbs: +median(abs).toFixed(4),
+    p90Abs: +quantile(Float32Array.from(abs).sort(), 0.9).toFixed(4),
+  };
+}
+
+/**
+ * How close the exact top 10 are: median over queries of the gap between ranks 9 and 10 and
+ * of the spread rank 1 − rank 10 (absolute MaxSim, and relative to the rank-1 score).
+ */
+function top10Margins(truth: Ranked): Record<string, number> {
+  const s = truth.scores.filter((q) => q.length >= 10);
+  return {
+    medianTop1Score: +median(s.map((q) => q[0])).toFixed(3),
+    medianGapRank9To10: +median(s.map((q) => q[8] - q[9])).toFixed(4),
+    medianSpreadRank1To10: +median(s.map((q) => q[0] - q[9])).toFixed(4),
+    medianRelativeSpreadRank1To10: +median(s.map((q) => (q[0] - q[9]) / q[0])).toFixed(4),
+  };
 }
 
 /** Spread of the residuals' standard deviation over dimensions (the case for per-dim buckets). */
@@ -367,6 +409,7 @@ async function main(): Promise<void> {
     queries: study.queries.length,
     centroids: study.centroids.length / study.corpus.dim,
     exactNdcgAt10: study.exactNdcgAt10,
+    exactTop10Margins: top10Margins(study.truth),
     residualStdOverDimensions: residualSpread(study),
     variants: merged,
     runs: [
