@@ -5,7 +5,7 @@
  *
  *   node dist/bench/index-codec.js --work DIR [--set scifact-model|scifact-size]
  *     [--variants index-4bit,centroid,global-2bit,perdim-2bit,perdim-4bit,global-8bit]
- *     [--out bench/results/index-codec.json] [--append]
+ *     [--queries N] [--out bench/results/index-codec.json] [--append]
  *
  * Every variant keeps the index's centroids and each token's centroid (the build's rule:
  * argmax of the dot product), quantises the residual token − centroid and reconstructs
@@ -104,7 +104,7 @@ interface Study {
   sample: Float32Array;
 }
 
-async function loadStudy(work: string, set: string): Promise<Study> {
+async function loadStudy(work: string, set: string, maxQueries: number): Promise<Study> {
   const root = join(work, set);
   const statePath = join(root, "state.json");
   if (!existsSync(statePath)) {
@@ -182,8 +182,12 @@ async function loadStudy(work: string, set: string): Promise<Study> {
   sampleRows.forEach((r, i) => sample.set(r, i * dim));
   return {
     corpus,
-    queries,
-    truth: state.truth,
+    // The first maxQueries queries (bench/index.ts runs its slow rows, oracle included, on a prefix).
+    queries: queries.slice(0, maxQueries),
+    truth: {
+      ids: state.truth.ids.slice(0, maxQueries),
+      scores: state.truth.scores.slice(0, maxQueries),
+    },
     judged,
     exactNdcgAt10: state.exactNdcgAt10,
     centroids,
@@ -383,7 +387,7 @@ async function main(): Promise<void> {
     new URL("../../bench/results/index-codec.json", import.meta.url).pathname,
   )!;
   const loadAtStart = loadavg().map((x) => +x.toFixed(2));
-  const study = await loadStudy(work, set);
+  const study = await loadStudy(work, set, Number(arg("queries", "1000000")));
   console.log(
     `${set}: ${study.corpus.docs} documents, ${study.corpus.tokens} tokens, dim ${study.corpus.dim}, ${study.queries.length} queries`,
   );
@@ -395,6 +399,7 @@ async function main(): Promise<void> {
       : null;
   const sets = (previous?.sets ?? []).filter((s) => s.set !== set);
   const old = previous?.sets.find((s) => s.set === set);
+  if (old && old.queries !== study.queries.length) old.variants = [];
   const merged = [
     ...((old?.variants as Record<string, unknown>[]) ?? []).filter(
       (r) => !variants.includes(r.variant as string),
