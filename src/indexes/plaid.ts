@@ -840,7 +840,7 @@ export class PLAID extends BaseIndex {
     const budget = Math.max(EXACT_BATCH_TOKENS, maxLen);
     const bytesPer = (dim * codec.nbits) / 8;
     const perByte = 8 / codec.nbits;
-    const useWasm = codec.nbits === 4 && dim % 4 === 0 && hasWasmKernels();
+    const useWasm = codec.nbits === 4 && dim % 16 === 0 && hasWasmKernels();
     for (let b = 0; b < order.length; ) {
       // Lengths ascend, so the batch's last document sets its padded length.
       let e = b + 1;
@@ -908,7 +908,12 @@ export class PLAID extends BaseIndex {
     const half = dim / 2;
     const n = (e - b) * L;
     this.decompressor ??= new WasmDecompressor();
-    const { codes, res, inv } = this.decompressor.prepare(codec.centroids, dim, this.table, n);
+    const { codes, res, inv } = this.decompressor.prepare(
+      codec.centroids,
+      dim,
+      codec.bucketWeights,
+      n,
+    );
     for (let j = b; j < e; j++) {
       const slot = this.slots[order[j]];
       const sec = this.chunks[slot.chunk].sections;

@@ -168,14 +168,14 @@ test("fixed-point scores round to the nearest step, ties to even (as f32.nearest
 
 test("WebAssembly nbits-4 decompression equals (centroid + weights) · inverse norm (float32 rounding)", async () => {
   const { WasmDecompressor } = await import("../../src/indexes/wasm-kernels.js");
-  const [K, dim, n] = [20, 16, 37];
+  const [K, dim, n] = [20, 48, 37];
   const cent = random(K * dim, 31);
-  const pair = random(512, 32);
+  const weights = random(16, 32);
   const r = rng(33);
   const dec = new WasmDecompressor();
   for (const tokens of [n, 3 * n]) {
     // The second round grows the memory: views must be fresh.
-    const { codes, res, inv } = dec.prepare(cent, dim, pair, tokens);
+    const { codes, res, inv } = dec.prepare(cent, dim, weights, tokens);
     for (let t = 0; t < tokens; t++) {
       codes[t] = Math.floor(r() * K);
       inv[t] = 0.5 + r();
@@ -185,11 +185,13 @@ test("WebAssembly nbits-4 decompression equals (centroid + weights) · inverse n
     for (let t = 0; t < tokens; t++) {
       for (let j = 0; j < dim; j++) {
         const b = res[t * (dim / 2) + (j >> 1)];
-        const want = (cent[codes[t] * dim + j] + pair[b * 2 + (j & 1)]) * inv[t];
-        assert.ok(Math.abs(got[t * dim + j] - want) <= 1e-6 * Math.max(1, Math.abs(want)));
+        const w = weights[j % 2 === 0 ? b >> 4 : b & 15]; // first dimension in the high nibble
+        const want = Math.fround(Math.fround(cent[codes[t] * dim + j] + w) * inv[t]);
+        assert.equal(got[t * dim + j], want, `token ${t} dimension ${j}`);
       }
     }
   }
+  assert.throws(() => dec.prepare(cent, dim, random(4, 1), 1), /16 bucket weights/);
 });
 
 test("PLAID returns the same results with and without the WebAssembly kernels (nbits 4)", async () => {
