@@ -6,7 +6,7 @@
  *   node dist/bench/index.js [--set scifact,scifact-model,synthetic|all] [--queries N]
  *                            [--model DIR] [--rows defaults,oracle,fast,threshold|all]
  *                            [--work DIR] [--out bench/results/index.json] [--append]
- *                            [--build-memory-tokens N] [--slow-queries N]
+ *                            [--build-memory-tokens N] [--slow-queries N] [--nbits 4]
  *
  * Sets: (1) "scifact": SciFact-sized (5,183 documents, lengths from the real corpus: words ×
  * 1.3 capped at 180) with synthetic clustered embeddings (bench/index-data.ts);
@@ -141,6 +141,8 @@ interface BuildState {
 
 interface SetOptions {
   buildMemoryTokens: number;
+  /** Bits per residual dimension of the PLAID build (the library's nbits option). */
+  nbits: number;
   /** Queries the Exact index is timed on. */
   slowQueries: number;
   /** Queries of the slow rows (defaults, oracle, threshold). */
@@ -172,6 +174,7 @@ async function buildSet(
   let t0 = performance.now();
   const plaid = await PLAID.build(plaidDir, corpus.stream(), {
     buildMemoryTokens: options.buildMemoryTokens,
+    nbits: options.nbits,
   });
   const buildSeconds = (performance.now() - t0) / 1000;
   clearInterval(sampler);
@@ -180,6 +183,7 @@ async function buildSet(
   const plaidBuild = {
     seconds: +buildSeconds.toFixed(1),
     centroids: K,
+    nbits: options.nbits,
     buildMemoryTokens: options.buildMemoryTokens,
     rssBeforeMB: Math.round(rss0 / 2 ** 20),
     peakRssMB: Math.round(peak / 2 ** 20),
@@ -407,6 +411,9 @@ async function main(): Promise<void> {
   const rows = new Set<RowGroup>(rowArg.includes("all") ? ROW_GROUPS : (rowArg as RowGroup[]));
   const nQueries = Number(arg("queries", "200"));
   const buildMemoryTokens = Number(arg("build-memory-tokens", String(2 ** 19)));
+  // --nbits: PLAID's residual bits (default 4); other values name the sets "<set>-nbits<N>".
+  const nbits = Number(arg("nbits", "4"));
+  const suffix = nbits === 4 ? "" : `-nbits${nbits}`;
   const slowQueries = Number(arg("slow-queries", "10"));
   const work = arg("work") ? resolve(arg("work")!) : null;
   const outPath = arg("out", new URL("../../bench/results/index.json", import.meta.url).pathname)!;
@@ -434,9 +441,16 @@ async function main(): Promise<void> {
   ) => {
     const loadAtStart = loadavg().map((x) => +x.toFixed(2));
     const date = new Date().toISOString();
-    const key = JSON.stringify({ set: name, key: opts.key, buildMemoryTokens });
-    const out = await runSet(name, corpus, queries, {
+    const setName = `${name}${suffix}`;
+    // (4-bit keys predate --nbits: kept so that their --work builds stay valid.)
+    const key = JSON.stringify(
+      nbits === 4
+        ? { set: name, key: opts.key, buildMemoryTokens }
+        : { set: setName, key: opts.key, buildMemoryTokens, nbits },
+    );
+    const out = await runSet(setName, corpus, queries, {
       buildMemoryTokens,
+      nbits,
       rows,
       work,
       ...opts,
@@ -449,7 +463,7 @@ async function main(): Promise<void> {
       loadAverageAtEnd: loadavg().map((x) => +x.toFixed(2)),
     };
     const entry: Record<string, unknown> = {
-      set: name,
+      set: setName,
       ...about,
       documents: corpus.docs,
       tokens: corpus.tokens,
@@ -458,7 +472,7 @@ async function main(): Promise<void> {
       ...out,
       runs: [thisRun],
     };
-    const old = previous?.sets?.find((s) => s.set === name);
+    const old = previous?.sets?.find((s) => s.set === setName);
     if (old && old.builtAt === out.builtAt) {
       // Same build, other rows: keep the old rows not measured now, in settings order.
       const fresh = new Map(out.plaid.map((r) => [r.setting as string, r]));
@@ -470,7 +484,7 @@ async function main(): Promise<void> {
       entry.plaid = merged.sort((a, b) => order(a) - order(b));
       entry.runs = [...((old.runs as unknown[]) ?? []), thisRun];
     } else if (old) {
-      previousRuns.push({ description: `earlier build of set ${name}, replaced`, ...old });
+      previousRuns.push({ description: `earlier build of set ${setName}, replaced`, ...old });
     }
     sets.push(entry);
   };
@@ -503,7 +517,7 @@ async function main(): Promise<void> {
       model: {
         dir: corpus.meta.model,
         dim: corpus.dim,
-        note: `${corpus.dim}-dimensional token vectors (tiny BERT fixture, hidden 64, Dense → ${corpus.dim}), not ColBERT's 128: PLAID stores ${corpus.dim / 2} bytes of 4-bit residuals per token instead of 64`,
+        note: `${corpus.dim}-dimensional token vectors (tiny BERT fixture, hidden 64, Dense → ${corpus.dim}), not ColBERT's 128: PLAID stores ${(corpus.dim * nbits) / 8} bytes of ${nbits}-bit residuals per token instead of ${(128 * nbits) / 8}`,
         trainingEvaluation: trainingEvaluation(modelDir),
         encodeDocumentsSeconds: corpus.meta.encodeDocumentsSeconds,
         encodeQueriesSeconds: corpus.meta.encodeQueriesSeconds,
