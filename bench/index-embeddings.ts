@@ -93,8 +93,10 @@ export class EncodedCorpus implements BenchCorpus {
   }
 
   queries(): Matrix[] {
+    // A copy at offset 0: readFileSync may return a view into a shared pool.
+    const bytes = readFileSync(join(this.dir, "queries.f32"));
     const all = new Float32Array(
-      readFileSync(join(this.dir, "queries.f32")).buffer.slice(0) as ArrayBuffer,
+      bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer,
     );
     const out: Matrix[] = [];
     let o = 0;

@@ -115,6 +115,10 @@ test("encodeBeirWithModel stores the model's encode output and reuses it", async
   const second = await encodeBeirWithModel(model, data, "test", cache, () => {});
   assert.equal(statSync(join(cache, "documents.f32")).mtimeMs, written);
   assert.deepEqual(second.corpus.document(2).data, lastDoc.data);
+  assert.deepEqual(
+    second.queries.map((q) => [q.rows, Array.from(q.data)]),
+    first.queries.map((q) => [q.rows, Array.from(q.data.subarray(0, q.rows * q.cols))]),
+  );
   second.corpus.close();
 });
 
