@@ -546,7 +546,7 @@ export class PLAID extends BaseIndex {
   /**
    * Queries go through in groups: one product gives the centroid scores of every query token
    * of the group ([rows, K], about 8 queries of 32 tokens at K = 8192); each query then
-   * transposes its rows into its own [K, nq] table for the later stages.
+   * takes its rows out as its own table for the later stages (queryScores).
    */
   protected async searchBatch(
     queries: Matrix[],
@@ -607,7 +607,8 @@ export class PLAID extends BaseIndex {
    * into the WebAssembly scorer as its int16 table, or transposed here ([K, nq]) for the scalar
    * loop. Approximate scores are sums of per-token maxima in steps of 1/scale, scale chosen so
    * that the largest possible |score| (Cauchy-Schwarz: query token norm × centroid norm) is
-   * 32000 steps (float16, which fast-plaid's examples search with, has steps of 1/2048 near 1).
+   * 32000 steps, which leaves 2% of int16's range for the float rounding of the products
+   * (float16, which fast-plaid's examples search with, has steps of 1/2048 near 1).
    */
   private queryScores(q: Matrix, S: Float32Array, off: number, K: number): QueryScores {
     const nq = q.rows;
@@ -648,8 +649,7 @@ export class PLAID extends BaseIndex {
         for (let j = o; j < o + codec.dim; j++) n2 += c[j] * c[j];
         if (n2 > mx) mx = n2;
       }
-      // A hair above the float32 rounding of the products (the bound must never be exceeded).
-      this.normCache = { centroids: c, max: Math.sqrt(mx) * (1 + 1e-5) };
+      this.normCache = { centroids: c, max: Math.sqrt(mx) };
     }
     return this.normCache.max;
   }

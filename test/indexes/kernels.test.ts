@@ -234,6 +234,46 @@ test("PLAID returns the same results with and without the WebAssembly kernels (n
   }
 });
 
+test("PLAID approximate scores follow the query's scale: queries × 1000 or × 0.001 rank alike", async () => {
+  // The int16 table's step is set from the query token norms: large norms must not overflow
+  // it and small ones must not round every score to zero.
+  const { docs, ids, query } = synthetic({
+    docs: 400,
+    dim: 32,
+    seed: 61,
+    minLen: 8,
+    maxLen: 30,
+    vocab: 200,
+    noise: 0.2,
+  });
+  const t = tempDir();
+  try {
+    const index = await PLAID.create(t.dir);
+    await index.add(ids, docs);
+    const qs = [5, 150, 399].map((i) => query(docs[i], 32, 0.1));
+    const opts = { k: 10, nIvfProbe: 2, nFullScores: 64 };
+    const base = await index.search(qs, opts);
+    for (const f of [1000, 0.001]) {
+      const scaled = qs.map((q) => ({ ...q, data: q.data.map((v) => v * f) }));
+      const got = await index.search(scaled, opts);
+      assert.deepEqual(
+        got.map((r) => r.map((h) => h.id)),
+        base.map((r) => r.map((h) => h.id)),
+        `× ${f}`,
+      );
+      for (let q = 0; q < qs.length; q++)
+        for (let j = 0; j < 10; j++)
+          assert.ok(
+            Math.abs(got[q][j].score / f - base[q][j].score) <
+              1e-3 * Math.abs(base[q][j].score) + 1e-4,
+          );
+    }
+    await index.close();
+  } finally {
+    t.cleanup();
+  }
+});
+
 test("WebAssembly query table: the rounded transpose of one query's rows of a group", async () => {
   const { WasmApprox, fixedPointScore } = await import("../../src/indexes/wasm-kernels.js");
   // K = 300: scalar transpose; K = 304: 8 × 8 SIMD blocks, with 5 tokens left to the scalar one.
