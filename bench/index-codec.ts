@@ -25,6 +25,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { bucketOf, bucketsAtQuantiles, quantile } from "../src/indexes/codec.js";
 import { Exact } from "../src/indexes/exact.js";
 import { argmaxABt, setKernelThreads } from "../src/indexes/kernels.js";
 import { PLAID } from "../src/indexes/plaid.js";
@@ -59,33 +60,13 @@ interface Quantizer {
   weights: Float32Array[];
 }
 
-function quantile(sorted: Float32Array, q: number): number {
-  const pos = q * (sorted.length - 1);
-  const lo = Math.floor(pos);
-  const hi = Math.min(lo + 1, sorted.length - 1);
-  return sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo);
-}
-
 /** Buckets at quantiles b/B, weights at (b + 0.5)/B: the codec's rule (src/indexes/codec.ts). */
 function quantilesOf(values: Float32Array, bits: number): { cut: Float32Array; w: Float32Array } {
-  const s = Float32Array.from(values).sort();
-  const B = 2 ** bits;
-  const cut = new Float32Array(B - 1);
-  const w = new Float32Array(B);
-  for (let b = 1; b < B; b++) cut[b - 1] = quantile(s, b / B);
-  for (let b = 0; b < B; b++) w[b] = quantile(s, (b + 0.5) / B);
-  return { cut, w };
-}
-
-function bucketOf(cut: Float32Array, r: number): number {
-  let lo = 0;
-  let hi = cut.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    if (cut[mid] < r) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
+  const { bucketCutoffs, bucketWeights } = bucketsAtQuantiles(
+    Float32Array.from(values).sort(),
+    bits,
+  );
+  return { cut: bucketCutoffs, w: bucketWeights };
 }
 
 interface Study {

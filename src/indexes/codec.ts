@@ -104,7 +104,7 @@ export async function kmeans(
 }
 
 /** Linear-interpolated quantile of sorted values (torch.quantile's default). */
-function quantile(sorted: Float32Array, q: number): number {
+export function quantile(sorted: Float32Array, q: number): number {
   if (sorted.length === 0) return 0;
   const pos = q * (sorted.length - 1);
   const lo = Math.floor(pos);
@@ -184,11 +184,7 @@ export async function trainCodec(
   }
   norms.sort();
   residuals.sort();
-  const B = 2 ** options.nbits;
-  const bucketCutoffs = new Float32Array(B - 1);
-  const bucketWeights = new Float32Array(B);
-  for (let b = 1; b < B; b++) bucketCutoffs[b - 1] = quantile(residuals, b / B);
-  for (let b = 0; b < B; b++) bucketWeights[b] = quantile(residuals, (b + 0.5) / B);
+  const { bucketCutoffs, bucketWeights } = bucketsAtQuantiles(residuals, options.nbits);
   return {
     dim,
     nbits: options.nbits,
@@ -199,8 +195,24 @@ export async function trainCodec(
   };
 }
 
+/**
+ * fast-plaid's residual buckets from sorted residuals: 2^nbits − 1 cutoffs at the quantiles
+ * b / 2^nbits and a weight at the middle quantile (b + 0.5) / 2^nbits of each bucket.
+ */
+export function bucketsAtQuantiles(
+  sorted: Float32Array,
+  nbits: number,
+): { bucketCutoffs: Float32Array; bucketWeights: Float32Array } {
+  const B = 2 ** nbits;
+  const bucketCutoffs = new Float32Array(B - 1);
+  const bucketWeights = new Float32Array(B);
+  for (let b = 1; b < B; b++) bucketCutoffs[b - 1] = quantile(sorted, b / B);
+  for (let b = 0; b < B; b++) bucketWeights[b] = quantile(sorted, (b + 0.5) / B);
+  return { bucketCutoffs, bucketWeights };
+}
+
 /** Bucket of residual r: the number of cutoffs strictly below r (torch.bucketize). */
-function bucketOf(cut: Float32Array, r: number): number {
+export function bucketOf(cut: Float32Array, r: number): number {
   let lo = 0;
   let hi = cut.length;
   while (lo < hi) {
