@@ -121,38 +121,42 @@ test("WebAssembly approximate scores equal the scalar loop exactly (odd query le
     "../../src/indexes/wasm-kernels.js"
   );
   assert.ok(hasWasmKernels(), "Node 20 has WebAssembly SIMD");
-  const [K, nq] = [300, 13]; // 13 tokens: 19 zero lanes pad the row to 32
-  const S = random(nq * K, 21); // the query's [nq, K] rows
-  const scale = Math.fround(32000 / 0.5); // |S| <= 0.5
-  const r = rng(22);
-  const docs = 50;
-  const start = new Int32Array(docs);
-  const len = new Int32Array(docs);
-  const codes: number[] = [];
-  for (let d = 0; d < docs; d++) {
-    start[d] = codes.length;
-    len[d] = d === 7 ? 0 : 1 + Math.floor(r() * 40); // one document without centroids
-    for (let t = 0; t < len[d]; t++) codes.push(Math.floor(r() * K));
-  }
-  const w = new WasmApprox();
-  w.loadTable(S, 0, K, nq, scale, codes.length, 4);
-  const pick = [49, 3, 7, 0, 21, 21];
-  const out = new Int32Array(pick.length);
-  w.score(Uint32Array.from(codes), codes.length, 1, start, len, pick, pick.length, out);
-  pick.forEach((d, j) => {
-    let s = 0;
-    let f = 0;
-    for (let i = 0; i < nq; i++) {
-      let mx = Number.NEGATIVE_INFINITY;
-      for (let t = start[d]; t < start[d] + len[d]; t++) mx = Math.max(mx, S[i * K + codes[t]]);
-      s += len[d] > 0 ? fixedPointScore(mx, scale) : -32768;
-      f += mx;
+  // 13 tokens: 19 zero lanes pad the row to 32; 40 tokens: two groups of 32, the second padded.
+  for (const nq of [13, 40]) {
+    const K = 300;
+    const S = random(nq * K, 21); // the query's [nq, K] rows
+    const scale = Math.fround(32000 / 0.5); // |S| <= 0.5
+    const r = rng(22);
+    const docs = 50;
+    const start = new Int32Array(docs);
+    const len = new Int32Array(docs);
+    const codes: number[] = [];
+    for (let d = 0; d < docs; d++) {
+      start[d] = codes.length;
+      len[d] = d === 7 ? 0 : 1 + Math.floor(r() * 40); // one document without centroids
+      for (let t = 0; t < len[d]; t++) codes.push(Math.floor(r() * K));
     }
-    if (len[d] === 0) s -= 32768 * (32 - nq); // no centroid: the padded lanes keep −32768 too
-    assert.equal(out[j], s, `document ${d}`); // the same integers
-    // and within half a step per token of the float sum
-    if (len[d] > 0) assert.ok(Math.abs(out[j] / scale - f) <= (nq * 0.5) / scale, `document ${d}`);
-  });
+    const w = new WasmApprox();
+    w.loadTable(S, 0, K, nq, scale, codes.length, 4);
+    const pick = [49, 3, 7, 0, 21, 21];
+    const out = new Int32Array(pick.length);
+    w.score(Uint32Array.from(codes), codes.length, 1, start, len, pick, pick.length, out);
+    pick.forEach((d, j) => {
+      let s = 0;
+      let f = 0;
+      for (let i = 0; i < nq; i++) {
+        let mx = Number.NEGATIVE_INFINITY;
+        for (let t = start[d]; t < start[d] + len[d]; t++) mx = Math.max(mx, S[i * K + codes[t]]);
+        s += len[d] > 0 ? fixedPointScore(mx, scale) : -32768;
+        f += mx;
+      }
+      if (len[d] === 0) s -= 32768 * (Math.ceil(nq / 32) * 32 - nq); // no centroid: the padded lanes keep −32768 too
+      assert.equal(out[j], s, `nq ${nq} document ${d}`); // the same integers
+      // and within half a step per token of the float sum
+      if (len[d] > 0)
+        assert.ok(Math.abs(out[j] / scale - f) <= (nq * 0.5) / scale, `nq ${nq} document ${d}`);
+    });
+  }
 });
 
 test("fixed-point scores round to the nearest step, ties to even (as f32.nearest)", async () => {
