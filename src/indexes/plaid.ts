@@ -844,7 +844,7 @@ export class PLAID extends BaseIndex {
     const budget = Math.max(EXACT_BATCH_TOKENS, maxLen);
     const bytesPer = (dim * codec.nbits) / 8;
     const perByte = 8 / codec.nbits;
-    const useWasm = codec.nbits === 4 && dim % 16 === 0 && hasWasmKernels();
+    const useWasm = hasWasmKernels() && WasmDecompressor.supports(codec.nbits, dim);
     for (let b = 0; b < order.length; ) {
       // Lengths ascend, so the batch's last document sets its padded length.
       let e = b + 1;
@@ -905,11 +905,11 @@ export class PLAID extends BaseIndex {
     return D;
   }
 
-  /** As decompressJs, with the WebAssembly SIMD kernel (nbits 4); a view valid until the next call. */
+  /** As decompressJs, with a WebAssembly SIMD kernel (nbits 2, 4, 8); a view valid until the next call. */
   private decompressWasm(order: number[], b: number, e: number, L: number): Float32Array {
     const codec = this.codec!;
     const dim = codec.dim;
-    const half = dim / 2;
+    const bytes = (dim * codec.nbits) / 8;
     const n = (e - b) * L;
     this.decompressor ??= new WasmDecompressor();
     const { codes, res, inv } = this.decompressor.prepare(
@@ -927,11 +927,11 @@ export class PLAID extends BaseIndex {
       const o = (j - b) * L;
       const s0 = slot.start;
       for (let t = 0; t < slot.len; t++) codes[o + t] = srcCodes[s0 + t];
-      res.set(srcRes.subarray(s0 * half, (s0 + slot.len) * half), o * half);
+      res.set(srcRes.subarray(s0 * bytes, (s0 + slot.len) * bytes), o * bytes);
       inv.set(srcInv.subarray(s0, s0 + slot.len), o);
       for (let t = slot.len; t < L; t++) {
         codes[o + t] = srcCodes[s0];
-        res.copyWithin((o + t) * half, o * half, (o + 1) * half);
+        res.copyWithin((o + t) * bytes, o * bytes, (o + 1) * bytes);
         inv[o + t] = srcInv[s0];
       }
     }

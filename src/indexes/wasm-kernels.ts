@@ -126,6 +126,66 @@ const DECOMPRESS_BODY = [
   0x0b, // end of function
 ];
 
+// decompress2(codes, res, inv, n, cent, table, out, dimBytes, resBytes): nbits 2, one residual
+// byte = four dimensions, whose four weights are one 16-byte entry of table[256][4].
+// biome-ignore format: hand-assembled bytecode
+const DECOMPRESS2_BODY = [
+  0x02, 0x05, 0x7f, 0x01, 0x7b, // locals: 5 × i32 (9..13), v128 (14)
+  0x20, 0x01, 0x21, 0x0b, 0x20, 0x06, 0x21, 0x0c, // rp = res; op = out
+  0x02, 0x40, 0x03, 0x40, // block, loop (tokens)
+  0x20, 0x09, 0x20, 0x03, 0x4f, 0x0d, 0x01, // t >= n → exit
+  // cp = cent + codes[t] · dimBytes
+  0x20, 0x04, 0x20, 0x00, 0x20, 0x09, 0x41, 0x02, 0x74, 0x6a, 0x28, 0x02, 0x00, 0x20, 0x07, 0x6c, 0x6a, 0x21, 0x0a,
+  // w = splat(inv[t])
+  0x20, 0x02, 0x20, 0x09, 0x41, 0x02, 0x74, 0x6a, 0x2a, 0x02, 0x00, 0xfd, 0x13, 0x21, 0x0e,
+  0x20, 0x0b, 0x20, 0x08, 0x6a, 0x21, 0x0d, // rEnd = rp + resBytes
+  0x02, 0x40, 0x03, 0x40, // block, loop (one byte = four dimensions)
+  0x20, 0x0b, 0x20, 0x0d, 0x4f, 0x0d, 0x01, // rp >= rEnd → exit
+  // store(op, (load(cp) + load(table + (res[rp] << 4))) · w)
+  0x20, 0x0c, 0x20, 0x0a, 0xfd, 0x00, 0x04, 0x00,
+  0x20, 0x05, 0x20, 0x0b, 0x2d, 0x00, 0x00, 0x41, 0x04, 0x74, 0x6a, 0xfd, 0x00, 0x04, 0x00,
+  0xfd, 0xe4, 0x01, 0x20, 0x0e, 0xfd, 0xe6, 0x01, 0xfd, 0x0b, 0x04, 0x00,
+  0x20, 0x0b, 0x41, 0x01, 0x6a, 0x21, 0x0b, // rp += 1
+  0x20, 0x0a, 0x41, 0x10, 0x6a, 0x21, 0x0a, // cp += 16
+  0x20, 0x0c, 0x41, 0x10, 0x6a, 0x21, 0x0c, // op += 16
+  0x0c, 0x00, 0x0b, 0x0b, // br loop; end; end
+  0x20, 0x09, 0x41, 0x01, 0x6a, 0x21, 0x09, // t++
+  0x0c, 0x00, 0x0b, 0x0b, // br loop; end; end
+  0x0b, // end of function
+];
+
+// decompress8(codes, res, inv, n, cent, table, out, dimBytes, resBytes): nbits 8, one residual
+// byte per dimension, four dimensions per step gathered from table[256] into one f32x4.
+// biome-ignore format: hand-assembled bytecode
+const DECOMPRESS8_BODY = [
+  0x02, 0x05, 0x7f, 0x02, 0x7b, // locals: 5 × i32 (9..13), 2 × v128 (14, 15)
+  0x20, 0x01, 0x21, 0x0b, 0x20, 0x06, 0x21, 0x0c, // rp = res; op = out
+  0x02, 0x40, 0x03, 0x40, // block, loop (tokens)
+  0x20, 0x09, 0x20, 0x03, 0x4f, 0x0d, 0x01, // t >= n → exit
+  // cp = cent + codes[t] · dimBytes
+  0x20, 0x04, 0x20, 0x00, 0x20, 0x09, 0x41, 0x02, 0x74, 0x6a, 0x28, 0x02, 0x00, 0x20, 0x07, 0x6c, 0x6a, 0x21, 0x0a,
+  // w = splat(inv[t])
+  0x20, 0x02, 0x20, 0x09, 0x41, 0x02, 0x74, 0x6a, 0x2a, 0x02, 0x00, 0xfd, 0x13, 0x21, 0x0e,
+  0x20, 0x0b, 0x20, 0x08, 0x6a, 0x21, 0x0d, // rEnd = rp + resBytes
+  0x02, 0x40, 0x03, 0x40, // block, loop (four bytes = four dimensions)
+  0x20, 0x0b, 0x20, 0x0d, 0x4f, 0x0d, 0x01, // rp >= rEnd → exit
+  // v = load32_zero(table + 4 · res[rp]), then lanes 1..3 from res[rp + 1 .. rp + 3]
+  0x20, 0x05, 0x20, 0x0b, 0x2d, 0x00, 0x00, 0x41, 0x02, 0x74, 0x6a, 0xfd, 0x5c, 0x02, 0x00, 0x21, 0x0f,
+  0x20, 0x05, 0x20, 0x0b, 0x2d, 0x00, 0x01, 0x41, 0x02, 0x74, 0x6a, 0x20, 0x0f, 0xfd, 0x56, 0x02, 0x00, 0x01, 0x21, 0x0f,
+  0x20, 0x05, 0x20, 0x0b, 0x2d, 0x00, 0x02, 0x41, 0x02, 0x74, 0x6a, 0x20, 0x0f, 0xfd, 0x56, 0x02, 0x00, 0x02, 0x21, 0x0f,
+  0x20, 0x05, 0x20, 0x0b, 0x2d, 0x00, 0x03, 0x41, 0x02, 0x74, 0x6a, 0x20, 0x0f, 0xfd, 0x56, 0x02, 0x00, 0x03, 0x21, 0x0f,
+  // store(op, (load(cp) + v) · w)
+  0x20, 0x0c, 0x20, 0x0a, 0xfd, 0x00, 0x04, 0x00, 0x20, 0x0f, 0xfd, 0xe4, 0x01, 0x20, 0x0e, 0xfd, 0xe6, 0x01,
+  0xfd, 0x0b, 0x04, 0x00,
+  0x20, 0x0b, 0x41, 0x04, 0x6a, 0x21, 0x0b, // rp += 4
+  0x20, 0x0a, 0x41, 0x10, 0x6a, 0x21, 0x0a, // cp += 16
+  0x20, 0x0c, 0x41, 0x10, 0x6a, 0x21, 0x0c, // op += 16
+  0x0c, 0x00, 0x0b, 0x0b, // br loop; end; end
+  0x20, 0x09, 0x41, 0x01, 0x6a, 0x21, 0x09, // t++
+  0x0c, 0x00, 0x0b, 0x0b, // br loop; end; end
+  0x0b, // end of function
+];
+
 // transpose(src, K, nq, dst, cols, scale): dst[c·cols + i] (i16) = round(src[i·K + c] · scale)
 // (f32 product, nearest, ties to even), in blocks of 256 centroids (a block of dst stays in
 // cache while every row of src passes over it).
@@ -221,21 +281,28 @@ const TRANSPOSE8_BODY = [
   0x0b, // end of function
 ];
 
-/** approx: (i32 × 7) → (); decompress: (i32 × 9) → (); transpose, transpose8: (i32 × 5, f32) → (). */
+/**
+ * approx: (i32 × 7) → (); decompress (nbits 4), decompress2, decompress8: (i32 × 9) → ();
+ * transpose, transpose8: (i32 × 5, f32) → ().
+ */
 function moduleBytes(): Uint8Array {
   const i32s = (n: number) => [0x60, n, ...new Array<number>(n).fill(0x7f), 0x00];
   const exports = [
-    ...[0x05, ...wasmName("approx"), 0x00, 0x00],
+    ...[0x07, ...wasmName("approx"), 0x00, 0x00],
     ...[...wasmName("decompress"), 0x00, 0x01],
     ...[...wasmName("transpose"), 0x00, 0x02],
     ...[...wasmName("transpose8"), 0x00, 0x03],
+    ...[...wasmName("decompress2"), 0x00, 0x04],
+    ...[...wasmName("decompress8"), 0x00, 0x05],
     ...[...wasmName("memory"), 0x02, 0x00],
   ];
   const code = [
-    ...[0x04, ...uleb128(BODY.length), ...BODY],
+    ...[0x06, ...uleb128(BODY.length), ...BODY],
     ...[...uleb128(DECOMPRESS_BODY.length), ...DECOMPRESS_BODY],
     ...[...uleb128(TRANSPOSE_BODY.length), ...TRANSPOSE_BODY],
     ...[...uleb128(TRANSPOSE8_BODY.length), ...TRANSPOSE8_BODY],
+    ...[...uleb128(DECOMPRESS2_BODY.length), ...DECOMPRESS2_BODY],
+    ...[...uleb128(DECOMPRESS8_BODY.length), ...DECOMPRESS8_BODY],
   ];
   const header = [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00];
   return Uint8Array.from([
@@ -254,7 +321,7 @@ function moduleBytes(): Uint8Array {
       0x7d,
       0x00,
     ]),
-    ...wasmSection(3, [0x04, 0x00, 0x01, 0x02, 0x02]),
+    ...wasmSection(3, [0x06, 0x00, 0x01, 0x02, 0x02, 0x01, 0x01]),
     ...wasmSection(5, [0x01, 0x00, 0x01]),
     ...wasmSection(7, exports),
     ...wasmSection(10, code),
@@ -286,6 +353,8 @@ interface Exports {
   ): void;
   transpose(src: number, K: number, nq: number, dst: number, cols: number, scale: number): void;
   transpose8(src: number, K: number, nq8: number, dst: number, cols: number, scale: number): void;
+  decompress2: Exports["decompress"];
+  decompress8: Exports["decompress"];
   memory: WasmMemory;
 }
 
@@ -433,11 +502,10 @@ export class WasmApprox {
 }
 
 /**
- * Decompression of nbits-4 tokens with WebAssembly SIMD (sixteen dimensions per step, so the
- * dimension must be a multiple of 16):
- * normalise(centroid + residual bucket weights), the stored inverse norms applied. Holds a
- * copy of the centroids (synced when they change); the caller fills the token inputs and
- * scores the output in place.
+ * Decompression of nbits-2, 4 and 8 tokens with WebAssembly SIMD: normalise(centroid +
+ * residual bucket weights), the stored inverse norms applied. Holds a copy of the centroids
+ * and of the codec's weight table (synced when they change); the caller fills the token inputs
+ * and scores the output in place.
  */
 export class WasmDecompressor {
   private readonly ex: Exports;
@@ -445,13 +513,14 @@ export class WasmDecompressor {
   private centroidsLength = -1;
   private weights: Float32Array | null = null;
   private dim = 0;
+  private nbits = 0;
   private capacity = 0;
   /** Byte offsets of the regions for the current capacity. */
   private codesAt = 0;
   private resAt = 0;
   private invAt = 0;
   private outAt = 0;
-  private pairAt = 0;
+  private tableAt = 0;
 
   constructor() {
     const mod = compile();
@@ -460,9 +529,18 @@ export class WasmDecompressor {
   }
 
   /**
-   * Prepares room for n tokens with these centroids [K, dim] and the 16 bucket weights of the
-   * codec; returns views to fill: codes (i32), residual bytes (dim / 2 per token, the first
-   * dimension in the high nibble), inverse norms.
+   * Whether tokens of this codec shape have a kernel: nbits 4 takes sixteen dimensions a step,
+   * nbits 2 and 8 four.
+   */
+  static supports(nbits: number, dim: number): boolean {
+    if (nbits === 4) return dim % 16 === 0;
+    return (nbits === 2 || nbits === 8) && dim % 4 === 0;
+  }
+
+  /**
+   * Prepares room for n tokens with these centroids [K, dim] and the codec's 2^nbits bucket
+   * weights (4, 16 or 256: nbits 2, 4 or 8); returns views to fill: codes (i32), residual bytes
+   * (dim · nbits / 8 per token, the first dimension in the highest bits), inverse norms.
    */
   prepare(
     centroids: Float32Array,
@@ -470,7 +548,13 @@ export class WasmDecompressor {
     weights: Float32Array,
     n: number,
   ): { codes: Int32Array; res: Uint8Array; inv: Float32Array } {
-    const centBytes = align16(centroids.length * 4);
+    const nbits = Math.log2(weights.length);
+    if (!WasmDecompressor.supports(nbits, dim)) {
+      throw new Error(
+        `WasmDecompressor: no kernel for ${weights.length} bucket weights at dim ${dim} (nbits 2 or 8: dim a multiple of 4; nbits 4: of 16)`,
+      );
+    }
+    const resBytes = (dim * nbits) / 8;
     if (
       centroids !== this.centroids ||
       centroids.length !== this.centroidsLength ||
@@ -479,32 +563,41 @@ export class WasmDecompressor {
       n > this.capacity
     ) {
       const cap = Math.max(n, this.capacity);
-      this.pairAt = centBytes;
-      this.codesAt = this.pairAt + 2048;
+      this.tableAt = align16(centroids.length * 4);
+      this.codesAt = this.tableAt + 4096; // the largest table: 256 entries of 4 floats
       this.resAt = align16(this.codesAt + cap * 4);
-      this.invAt = align16(this.resAt + (cap * dim) / 2);
+      this.invAt = align16(this.resAt + cap * resBytes);
       this.outAt = align16(this.invAt + cap * 4);
       const need = this.outAt + cap * dim * 4;
       const have = this.ex.memory.buffer.byteLength;
       if (need > have) this.ex.memory.grow(Math.ceil((need - have) / 65536));
       const buf = this.ex.memory.buffer;
       new Float32Array(buf, 0, centroids.length).set(centroids);
-      if (weights.length !== 16) throw new Error("WasmDecompressor: 16 bucket weights (nbits 4)");
-      // Byte k of weight n at planes[16k + n].
-      const bytes = new Uint8Array(Float32Array.from(weights).buffer);
-      const planes = new Uint8Array(buf, this.pairAt, 64);
-      for (let k = 0; k < 4; k++)
-        for (let b = 0; b < 16; b++) planes[16 * k + b] = bytes[4 * b + k];
+      if (nbits === 4) {
+        // Byte k of weight b at planes[16k + b] (the kernel's swizzle tables).
+        const bytes = new Uint8Array(Float32Array.from(weights).buffer);
+        const planes = new Uint8Array(buf, this.tableAt, 64);
+        for (let k = 0; k < 4; k++)
+          for (let b = 0; b < 16; b++) planes[16 * k + b] = bytes[4 * b + k];
+      } else if (nbits === 2) {
+        // Entry v: the weights of v's four 2-bit fields, highest bits first.
+        const table = new Float32Array(buf, this.tableAt, 1024);
+        for (let v = 0; v < 256; v++)
+          for (let q = 0; q < 4; q++) table[4 * v + q] = weights[(v >> (6 - 2 * q)) & 3];
+      } else {
+        new Float32Array(buf, this.tableAt, 256).set(weights);
+      }
       this.centroids = centroids;
       this.centroidsLength = centroids.length;
       this.weights = weights;
       this.dim = dim;
+      this.nbits = nbits;
       this.capacity = cap;
     }
     const buf = this.ex.memory.buffer;
     return {
       codes: new Int32Array(buf, this.codesAt, n),
-      res: new Uint8Array(buf, this.resAt, (n * dim) / 2),
+      res: new Uint8Array(buf, this.resAt, n * resBytes),
       inv: new Float32Array(buf, this.invAt, n),
     };
   }
@@ -512,16 +605,22 @@ export class WasmDecompressor {
   /** Decompresses the n prepared tokens; the result is a view [n, dim] (valid until next call). */
   run(n: number): Float32Array {
     const dim = this.dim;
-    this.ex.decompress(
+    const kernel =
+      this.nbits === 4
+        ? this.ex.decompress
+        : this.nbits === 2
+          ? this.ex.decompress2
+          : this.ex.decompress8;
+    kernel(
       this.codesAt,
       this.resAt,
       this.invAt,
       n,
       0,
-      this.pairAt,
+      this.tableAt,
       this.outAt,
       dim * 4,
-      dim / 2,
+      (dim * this.nbits) / 8,
     );
     return new Float32Array(this.ex.memory.buffer, this.outAt, n * dim);
   }

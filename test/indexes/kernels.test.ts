@@ -170,35 +170,47 @@ test("fixed-point scores round to the nearest step, ties to even (as f32.nearest
   assert.equal(fixedPointScore(0.25, 32000), 8000);
 });
 
-test("WebAssembly nbits-4 decompression equals (centroid + weights) · inverse norm (float32 rounding)", async () => {
+test("WebAssembly decompression (nbits 2, 4, 8) equals (centroid + weights) · inverse norm (float32 rounding)", async () => {
   const { WasmDecompressor } = await import("../../src/indexes/wasm-kernels.js");
   const [K, dim, n] = [20, 48, 37];
   const cent = random(K * dim, 31);
-  const weights = random(16, 32);
   const r = rng(33);
   const dec = new WasmDecompressor();
-  for (const tokens of [n, 3 * n]) {
-    // The second round grows the memory: views must be fresh.
-    const { codes, res, inv } = dec.prepare(cent, dim, weights, tokens);
-    for (let t = 0; t < tokens; t++) {
-      codes[t] = Math.floor(r() * K);
-      inv[t] = 0.5 + r();
-    }
-    for (let i = 0; i < res.length; i++) res[i] = Math.floor(r() * 256);
-    const got = dec.run(tokens);
-    for (let t = 0; t < tokens; t++) {
-      for (let j = 0; j < dim; j++) {
-        const b = res[t * (dim / 2) + (j >> 1)];
-        const w = weights[j % 2 === 0 ? b >> 4 : b & 15]; // first dimension in the high nibble
-        const want = Math.fround(Math.fround(cent[codes[t] * dim + j] + w) * inv[t]);
-        assert.equal(got[t * dim + j], want, `token ${t} dimension ${j}`);
+  for (const nbits of [4, 2, 8]) {
+    const weights = random(2 ** nbits, 32 + nbits);
+    const perByte = 8 / nbits;
+    for (const tokens of [n, 3 * n]) {
+      // The second round grows the memory: views must be fresh.
+      const { codes, res, inv } = dec.prepare(cent, dim, weights, tokens);
+      assert.equal(res.length, (tokens * dim * nbits) / 8);
+      for (let t = 0; t < tokens; t++) {
+        codes[t] = Math.floor(r() * K);
+        inv[t] = 0.5 + r();
+      }
+      for (let i = 0; i < res.length; i++) res[i] = Math.floor(r() * 256);
+      const got = dec.run(tokens);
+      for (let t = 0; t < tokens; t++) {
+        for (let j = 0; j < dim; j++) {
+          const byte = res[((t * dim + j) / perByte) | 0];
+          // The first dimension of a byte in its highest bits.
+          const shift = nbits * (perByte - 1 - (j % perByte));
+          const w = weights[(byte >> shift) & (2 ** nbits - 1)];
+          const want = Math.fround(Math.fround(cent[codes[t] * dim + j] + w) * inv[t]);
+          if (got[t * dim + j] !== want)
+            assert.fail(`nbits ${nbits} token ${t} dimension ${j}: ${got[t * dim + j]} != ${want}`);
+        }
       }
     }
   }
-  assert.throws(() => dec.prepare(cent, dim, random(4, 1), 1), /16 bucket weights/);
+  assert.ok(!WasmDecompressor.supports(4, 24) && WasmDecompressor.supports(2, 24));
+  assert.ok(!WasmDecompressor.supports(1, 64));
+  assert.throws(
+    () => dec.prepare(cent, 24, random(16, 1), 1),
+    /no kernel for 16 bucket weights at dim 24/,
+  );
 });
 
-test("PLAID returns the same results with and without the WebAssembly kernels (nbits 4)", async () => {
+test("PLAID returns the same results with and without the WebAssembly kernels (nbits 2, 4, 8)", async () => {
   const { setWasmKernels } = await import("../../src/indexes/wasm-kernels.js");
   const { docs, ids, query } = synthetic({
     docs: 800,
@@ -209,32 +221,35 @@ test("PLAID returns the same results with and without the WebAssembly kernels (n
     vocab: 300,
     noise: 0.2,
   });
-  const t = tempDir();
-  try {
-    const index = await PLAID.create(t.dir);
-    await index.add(ids, docs);
-    const qs = [3, 400, 799].map((i) => query(docs[i], 32, 0.1));
-    for (const opts of [{}, { nFullScores: 64, nIvfProbe: 2 }]) {
-      const fast = await index.search(qs, { k: 10, ...opts });
-      setWasmKernels(false);
-      try {
-        const slow = await index.search(qs, { k: 10, ...opts });
-        assert.deepEqual(
-          fast.map((r) => r.map((h) => h.id)),
-          slow.map((r) => r.map((h) => h.id)),
-        );
-        // Decompression rounds (c + w)·inv in float32 twice instead of once: 1e-5 on 32 tokens.
-        for (let q = 0; q < 3; q++) {
-          for (let j = 0; j < 10; j++)
-            assert.ok(Math.abs(fast[q][j].score - slow[q][j].score) < 1e-5);
+  const qs = [3, 400, 799].map((i) => query(docs[i], 32, 0.1));
+  for (const nbits of [4, 2, 8]) {
+    const t = tempDir();
+    try {
+      const index = await PLAID.create(t.dir, { nbits });
+      await index.add(ids, docs);
+      for (const opts of [{}, { nFullScores: 64, nIvfProbe: 2 }]) {
+        const fast = await index.search(qs, { k: 10, ...opts });
+        setWasmKernels(false);
+        try {
+          const slow = await index.search(qs, { k: 10, ...opts });
+          assert.deepEqual(
+            fast.map((r) => r.map((h) => h.id)),
+            slow.map((r) => r.map((h) => h.id)),
+            `nbits ${nbits}`,
+          );
+          // Decompression rounds (c + w)·inv in float32 twice instead of once: 1e-5 on 32 tokens.
+          for (let q = 0; q < 3; q++) {
+            for (let j = 0; j < 10; j++)
+              assert.ok(Math.abs(fast[q][j].score - slow[q][j].score) < 1e-5);
+          }
+        } finally {
+          setWasmKernels(true);
         }
-      } finally {
-        setWasmKernels(true);
       }
+      await index.close();
+    } finally {
+      t.cleanup();
     }
-    await index.close();
-  } finally {
-    t.cleanup();
   }
 });
 
