@@ -9,3 +9,13 @@ export function positiveInt(name: string, value: string | undefined): number | u
   }
   return n;
 }
+
+/** Parses a finite-number CLI option (undefined stays undefined), naming the flag on error. */
+export function finiteNumber(name: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (value.trim() === "" || !Number.isFinite(n)) {
+    throw new ConfigError(`--${name} must be a number, got ${JSON.stringify(value)}`);
+  }
+  return n;
+}

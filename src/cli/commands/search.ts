@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import { ColBERT } from "../../models/colbert.js";
 import { searchQueries } from "../../retrieve/beir.js";
-import { positiveInt } from "../args.js";
+import { finiteNumber, positiveInt } from "../args.js";
 
 /** `tslate search --model M --index DIR --queries queries.jsonl --k 10 --output run.trec` */
 export function register(program: Command): void {
@@ -16,6 +16,10 @@ export function register(program: Command): void {
     .option("--batch-size <n>", "texts per forward pass", "32")
     .option("--n-ivf-probe <n>", "PLAID: centroids probed per query token")
     .option("--n-full-scores <n>", "PLAID: candidates kept after approximate scoring")
+    .option(
+      "--centroid-score-threshold <x>",
+      "PLAID: skip probed centroids whose best query-token score is below x (next-plaid uses 0.4)",
+    )
     .option("--search-workers <n>", "worker threads searching the index", "1")
     .option("--no-progress", "hide progress bars")
     .action(
@@ -28,15 +32,18 @@ export function register(program: Command): void {
         batchSize: string;
         nIvfProbe?: string;
         nFullScores?: string;
+        centroidScoreThreshold?: string;
         searchWorkers: string;
         progress: boolean;
       }) => {
-        const model = await ColBERT.fromPretrained(o.model);
         const searchParameters: Record<string, number> = {};
         const probe = positiveInt("n-ivf-probe", o.nIvfProbe);
         const full = positiveInt("n-full-scores", o.nFullScores);
         if (probe) searchParameters.nIvfProbe = probe;
         if (full) searchParameters.nFullScores = full;
+        const threshold = finiteNumber("centroid-score-threshold", o.centroidScoreThreshold);
+        if (threshold !== undefined) searchParameters.centroidScoreThreshold = threshold;
+        const model = await ColBERT.fromPretrained(o.model);
         const { queryIds, results } = await searchQueries(
           model,
           o.index,
