@@ -926,13 +926,14 @@ export class PLAID extends BaseIndex {
       const srcInv = this.invNorms[slot.chunk];
       const o = (j - b) * L;
       const s0 = slot.start;
-      for (let t = 0; t < slot.len; t++) codes[o + t] = srcCodes[s0 + t];
+      codes.set(srcCodes.subarray(s0, s0 + slot.len), o);
       res.set(srcRes.subarray(s0 * bytes, (s0 + slot.len) * bytes), o * bytes);
       inv.set(srcInv.subarray(s0, s0 + slot.len), o);
-      for (let t = slot.len; t < L; t++) {
-        codes[o + t] = srcCodes[s0];
-        res.copyWithin((o + t) * bytes, o * bytes, (o + 1) * bytes);
-        inv[o + t] = srcInv[s0];
+      if (slot.len < L) {
+        codes.fill(srcCodes[s0], o + slot.len, o + L);
+        inv.fill(srcInv[s0], o + slot.len, o + L);
+        for (let t = slot.len; t < L; t++)
+          res.copyWithin((o + t) * bytes, o * bytes, (o + 1) * bytes);
       }
     }
     return this.decompressor.run(n);
