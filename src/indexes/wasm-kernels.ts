@@ -1,5 +1,5 @@
 /**
- * WebAssembly SIMD kernels of PLAID search, in one module assembled below (under 1 KB, no
+ * WebAssembly SIMD kernels of PLAID search, in one module assembled below (about 2.5 KB, no
  * toolchain; Node 20 has WebAssembly SIMD, callers fall back to JS loops without it):
  *
  * - approx: for each candidate document d, approx(d) = Σ_i max over the distinct centroids c
@@ -9,10 +9,11 @@
  *   table (512 KB at K = 8192: it stays in L2) and the work: 1.6-2x faster per candidate on
  *   this machine. Rounding is monotone, so each maximum is the rounded float maximum and the
  *   integer sum is exact: the scalar loop gives the same integers.
- * - transpose: the query's [nq, K] rows of the query-centroid product into T, cache-blocked,
- *   rounded to int16 (nearest, ties to even) on the way.
- * - decompress: nbits-4 tokens, (centroid + residual bucket weights) · inverse norm, sixteen
- *   dimensions per step (float32 rounding after the add and after the multiply).
+ * - transpose, transpose8: the query's [nq, K] rows of the query-centroid product into T,
+ *   rounded to int16 (nearest, ties to even) on the way; cache-blocked one value at a time, or
+ *   in 8 × 8 SIMD blocks when the shape allows.
+ * - decompress (nbits 4), decompress2, decompress8: (centroid + residual bucket weights) ·
+ *   inverse norm, float32 rounding after the add and after the multiply.
  *
  * Scorer memory (WasmApprox, one instance per index): [codes u32 | table i16 (rows padded to
  * a multiple of 32 columns with zeros) | docs (start, len) i32 pairs | out i32 | scratch].
