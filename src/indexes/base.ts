@@ -41,6 +41,11 @@ export interface OpenOptions {
    * writable open assumes it is the only writer and collects it as crash garbage.
    */
   readOnly?: boolean;
+  /**
+   * Files already read and checked, by name (ParallelSearcher passes its shared-memory copies
+   * so that its workers do not each hold the index); files not in it are read from disk.
+   */
+  sharedFiles?: ReadonlyMap<string, Uint8Array>;
 }
 
 /** What a subclass produces for a batch of new documents, before the commit. */
@@ -122,8 +127,10 @@ export abstract class BaseIndex implements MultiVectorIndex {
   protected static openDirectory(
     dir: string,
     type: string,
+    options: OpenOptions = {},
   ): { store: IndexDirectory; manifest: Manifest; meta: MetadataStore } {
     const store = new IndexDirectory(dir);
+    store.sharedFiles = options.sharedFiles ?? null;
     const manifest = store.readManifest();
     if (manifest.type !== type) {
       throw new IndexError(

@@ -29,7 +29,7 @@ export class Exact extends BaseIndex {
   }
 
   static async open(dir: string, options: OpenOptions = {}): Promise<Exact> {
-    const { store, manifest, meta } = BaseIndex.openDirectory(dir, Exact.TYPE);
+    const { store, manifest, meta } = BaseIndex.openDirectory(dir, Exact.TYPE, options);
     const index = new Exact(store, manifest, meta);
     index.loadAll(options);
     return index;

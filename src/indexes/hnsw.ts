@@ -120,7 +120,7 @@ export class HNSW extends BaseIndex {
   }
 
   static async open(dir: string, options: OpenOptions = {}): Promise<HNSW> {
-    const { store, manifest, meta } = BaseIndex.openDirectory(dir, HNSW.TYPE);
+    const { store, manifest, meta } = BaseIndex.openDirectory(dir, HNSW.TYPE, options);
     const index = new HNSW(store, manifest, meta);
     const verify = options.verifyChecksums ?? true;
     const ref = manifest.files.graph;

@@ -13,6 +13,8 @@ import type { SearchOptions } from "./types.js";
 export interface WorkerStart {
   dir: string;
   verifyChecksums: boolean;
+  /** The index's files in shared memory, read and checked once by the searcher. */
+  files: Map<string, Uint8Array>;
 }
 
 /** One share of a search call: the queries packed into one transferable array. */
@@ -20,6 +22,8 @@ export interface SearchJob {
   type: "search";
   call: number;
   generation: number;
+  /** The shared files of that generation when they changed since the last job. */
+  files?: Map<string, Uint8Array>;
   data: Float32Array;
   rows: number[];
   cols: number[];
@@ -67,13 +71,15 @@ type Index = Awaited<ReturnType<typeof openIndex>>;
  * Opens the newest committed state. A writer that commits while we read may remove files of
  * the state we started from; then the manifest has moved on and we try again.
  */
-async function openLatest(start: WorkerStart): Promise<Index> {
+async function openLatest(start: WorkerStart, files: Map<string, Uint8Array>): Promise<Index> {
   for (let attempt = 0; ; attempt++) {
     const before = manifestGeneration(start.dir);
     try {
+      // Files of a newer generation than the shared ones are read from disk.
       return await openIndex(start.dir, {
         verifyChecksums: start.verifyChecksums,
         readOnly: true,
+        sharedFiles: files,
       });
     } catch (err) {
       if (attempt >= 4 || before === null || manifestGeneration(start.dir) === before) throw err;
@@ -85,12 +91,14 @@ if (parentPort && workerData) {
   const port = parentPort;
   const start = workerData as WorkerStart;
   let index: Index | null = null;
+  let files = start.files;
   const run = async (job: SearchJob): Promise<WorkerReply> => {
+    if (job.files) files = job.files;
     if (!index || index.generation < job.generation) {
       const old = index;
       index = null;
       await old?.close();
-      index = await openLatest(start);
+      index = await openLatest(start, files);
     }
     const queries: Matrix[] = [];
     let offset = 0;
@@ -110,7 +118,7 @@ if (parentPort && workerData) {
   // only add latency).
   let queue: Promise<unknown> = (async () => {
     try {
-      index = await openLatest(start);
+      index = await openLatest(start, files);
       port.postMessage({ type: "ready", generation: index.generation } satisfies WorkerReply);
     } catch (err) {
       port.postMessage({ type: "error", call: null, error: serialize(err) } satisfies WorkerReply);

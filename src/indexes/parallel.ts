@@ -12,7 +12,7 @@ import { checkMatrix, type Matrix } from "../util/matrix.js";
 import type { HnswSearchOptions } from "./hnsw.js";
 import type { SearchJob, SerializedError, WorkerReply, WorkerStart } from "./parallel-worker.js";
 import type { PlaidSearchOptions } from "./plaid.js";
-import { IndexDirectory } from "./store.js";
+import { IndexDirectory, type Manifest } from "./store.js";
 import type { SearchResult } from "./types.js";
 
 /** Workers when `workers` is not given: the available cores, at most this many. */
@@ -46,9 +46,18 @@ class SearchWorker {
   readonly pending = new Map<number, Pending>();
   /** Set when the thread died: every later call fails with it. */
   failure: Error | null = null;
+  /** The generation of the shared files this worker has. */
+  filesGeneration: number;
   ready: Promise<void>;
 
-  constructor(url: URL, start: WorkerStart, slot: number, onDeath: (err: Error) => void) {
+  constructor(
+    url: URL,
+    start: WorkerStart,
+    generation: number,
+    slot: number,
+    onDeath: (err: Error) => void,
+  ) {
+    this.filesGeneration = generation;
     this.worker = new Worker(url, { workerData: start });
     let readyResolve!: () => void;
     let readyReject!: (err: Error) => void;
@@ -164,13 +173,22 @@ function rebuildError(e: SerializedError): Error {
 export class ParallelSearcher {
   readonly dir: string;
   private readonly slots: SearchWorker[];
+  private readonly verify: boolean;
+  private shared: SharedIndexFiles;
   private nextCall = 0;
   private closed = false;
   private failure: Error | null = null;
 
-  private constructor(dir: string, slots: SearchWorker[]) {
+  private constructor(
+    dir: string,
+    slots: SearchWorker[],
+    shared: SharedIndexFiles,
+    verify: boolean,
+  ) {
     this.dir = dir;
     this.slots = slots;
+    this.shared = shared;
+    this.verify = verify;
   }
 
   /** Starts the workers and waits until each has the index open. */
@@ -184,18 +202,21 @@ export class ParallelSearcher {
     if (typeof dir !== "string" || dir.length === 0) {
       throw new InvalidArgumentError(`dir must be an index directory path, got ${String(dir)}`);
     }
-    new IndexDirectory(dir).readManifest(); // a clear error here rather than in N workers
+    const verify = options.verifyChecksums ?? true;
+    // Read (and checked) once here, in shared memory: a clear error here rather than in N
+    // workers, and one copy of the index's files instead of one per worker.
+    const shared = readSharedFiles(dir, verify, null);
     const url = new URL("./parallel-worker.js", import.meta.url);
-    const start: WorkerStart = { dir, verifyChecksums: options.verifyChecksums ?? true };
+    const start: WorkerStart = { dir, verifyChecksums: verify, files: shared.files };
     let searcher: ParallelSearcher | null = null;
     const slots = Array.from(
       { length: workers },
       (_, i) =>
-        new SearchWorker(url, start, i, (err) => {
+        new SearchWorker(url, start, shared.generation, i, (err) => {
           if (searcher && !searcher.closed) searcher.failure ??= err;
         }),
     );
-    searcher = new ParallelSearcher(dir, slots);
+    searcher = new ParallelSearcher(dir, slots, shared, verify);
     try {
       await Promise.all(slots.map((s) => s.ready));
     } catch (err) {
@@ -224,7 +245,11 @@ export class ParallelSearcher {
     if (this.failure) throw this.failure;
     if (!Array.isArray(queries))
       throw new InvalidArgumentError("queries must be an array of matrices");
-    const manifest = new IndexDirectory(this.dir).readManifest();
+    let manifest = new IndexDirectory(this.dir).readManifest();
+    if (manifest.generation !== this.shared.generation) {
+      this.shared = readSharedFiles(this.dir, this.verify, this.shared);
+      manifest = this.shared.manifest;
+    }
     queries.forEach((q, i) => {
       checkMatrix(q, `queries[${i}]`, manifest.dim || undefined);
     });
@@ -247,9 +272,12 @@ export class ParallelSearcher {
       while (failure === null && next < chunks.length) {
         const c = next++;
         try {
-          results[c] = await slot.run(
-            this.job(queries.slice(...chunks[c]), manifest.generation, options),
-          );
+          const job = this.job(queries.slice(...chunks[c]), manifest.generation, options);
+          if (slot.filesGeneration !== this.shared.generation) {
+            job.files = this.shared.files;
+            slot.filesGeneration = this.shared.generation;
+          }
+          results[c] = await slot.run(job);
         } catch (error) {
           failure ??= { error };
         }
@@ -292,5 +320,38 @@ export class ParallelSearcher {
       s.pending.clear();
     }
     await Promise.all(this.slots.map((s) => s.worker.terminate()));
+  }
+}
+
+/** An index's files in shared memory, as of one manifest generation. */
+interface SharedIndexFiles {
+  generation: number;
+  manifest: Manifest;
+  files: Map<string, Uint8Array>;
+}
+
+/**
+ * Reads every file of the current manifest into SharedArrayBuffers (files already held in
+ * `previous` are kept: index files are immutable). A writer may commit, and remove the files
+ * of the state we started from, while we read: then the manifest has moved on and we try again.
+ */
+function readSharedFiles(
+  dir: string,
+  verify: boolean,
+  previous: SharedIndexFiles | null,
+): SharedIndexFiles {
+  const store = new IndexDirectory(dir);
+  for (let attempt = 0; ; attempt++) {
+    const manifest = store.readManifest();
+    try {
+      const files = new Map<string, Uint8Array>();
+      for (const ref of IndexDirectory.filesOf(manifest)) {
+        const held = previous?.files.get(ref.file);
+        files.set(ref.file, held ?? store.readBytes(ref, verify, true));
+      }
+      return { generation: manifest.generation, manifest, files };
+    } catch (err) {
+      if (attempt >= 4 || store.readManifest().generation === manifest.generation) throw err;
+    }
   }
 }

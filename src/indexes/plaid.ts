@@ -198,7 +198,7 @@ export class PLAID extends BaseIndex {
   }
 
   static async open(dir: string, options: OpenOptions = {}): Promise<PLAID> {
-    const { store, manifest, meta } = BaseIndex.openDirectory(dir, PLAID.TYPE);
+    const { store, manifest, meta } = BaseIndex.openDirectory(dir, PLAID.TYPE, options);
     const index = new PLAID(store, manifest, meta);
     const verify = options.verifyChecksums ?? true;
     if (manifest.files.codec) index.setCodec(PLAID.readCodec(index, verify));

@@ -121,21 +121,32 @@ export function decodeContainer(path: string, bytes: Uint8Array): Container {
     length: number;
   }[];
   if (!Array.isArray(layout)) throw new FileFormatError(path, "header has no section table");
-  // Copy into an aligned buffer once so that typed views are legal.
-  const body = new ArrayBuffer(buf.length - base);
-  new Uint8Array(body).set(buf.subarray(base));
+  // Typed views need aligned offsets: view the bytes in place when they start 8-aligned (shared
+  // files, whole-file buffers), else copy them into an aligned buffer once.
+  let body: ArrayBufferLike;
+  let bodyOffset: number;
+  if (bytes.byteOffset % 8 === 0) {
+    body = bytes.buffer;
+    bodyOffset = bytes.byteOffset + base;
+  } else {
+    body = new ArrayBuffer(buf.length - base);
+    new Uint8Array(body).set(buf.subarray(base));
+    bodyOffset = 0;
+  }
+  const bodyLength = buf.length - base;
   for (const s of layout) {
     const C = CTORS[s.dtype];
     if (!C || !Number.isInteger(s.offset) || !Number.isInteger(s.length)) {
       throw new FileFormatError(path, `bad section ${JSON.stringify(s)}`);
     }
-    if (s.offset + s.length * C.BYTES_PER_ELEMENT > body.byteLength) {
+    if (s.offset + s.length * C.BYTES_PER_ELEMENT > bodyLength) {
       throw new FileFormatError(
         path,
         `section ${s.name} runs past the end of the file (truncated)`,
       );
     }
-    sections[s.name] = new C(body, s.offset, s.length);
+    // (a SharedArrayBuffer is as valid a backing store here as an ArrayBuffer)
+    sections[s.name] = new C(body as ArrayBuffer, bodyOffset + s.offset, s.length);
   }
   delete header.sections;
   return { header, sections };
@@ -150,6 +161,11 @@ function sha256(parts: Uint8Array[]): string {
 /** The directory of an index: manifest, files/, metadata.sqlite. */
 export class IndexDirectory {
   readonly dir: string;
+  /**
+   * Files already read and checked by someone else (ParallelSearcher's shared memory), by
+   * name: readFile takes them from here instead of the disk.
+   */
+  sharedFiles: ReadonlyMap<string, Uint8Array> | null = null;
   constructor(dir: string) {
     this.dir = dir;
   }
@@ -191,6 +207,17 @@ export class IndexDirectory {
 
   /** Reads a container, checking size and checksum against the manifest. */
   readFile(ref: FileRef, verify = true): Container {
+    const shared = this.sharedFiles?.get(ref.file);
+    if (shared && shared.byteLength === ref.bytes)
+      return decodeContainer(this.path(ref.file), shared);
+    return decodeContainer(this.path(ref.file), this.readBytes(ref, verify));
+  }
+
+  /**
+   * A file's bytes, checked against the manifest; in a SharedArrayBuffer with `shared` (for
+   * worker threads to read without a copy each).
+   */
+  readBytes(ref: FileRef, verify = true, shared = false): Uint8Array {
     const p = this.path(ref.file);
     let bytes: Buffer;
     try {
@@ -210,7 +237,15 @@ export class IndexDirectory {
     if (verify && sha256([bytes]) !== ref.sha256) {
       throw new FileFormatError(p, "checksum mismatch (the file is corrupted); rebuild the index");
     }
-    return decodeContainer(p, bytes);
+    if (!shared) return bytes;
+    const out = new Uint8Array(new SharedArrayBuffer(bytes.length));
+    out.set(bytes);
+    return out;
+  }
+
+  /** Every container file a manifest references. */
+  static filesOf(m: Manifest): FileRef[] {
+    return [...m.chunks, ...Object.values(m.files), ...(m.deleted ? [m.deleted] : [])];
   }
 
   readManifest(): Manifest {
@@ -258,11 +293,7 @@ export class IndexDirectory {
 
   /** Deletes files (and temp files) that the manifest does not reference. */
   collectGarbage(m: Manifest): void {
-    const keep = new Set<string>([
-      ...m.chunks.map((c) => c.file),
-      ...Object.values(m.files).map((f) => f.file),
-      ...(m.deleted ? [m.deleted.file] : []),
-    ]);
+    const keep = new Set<string>(IndexDirectory.filesOf(m).map((f) => f.file));
     const dir = join(this.dir, "files");
     let removed = false;
     for (const f of readdirSync(dir)) {

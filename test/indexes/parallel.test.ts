@@ -262,3 +262,30 @@ test("Retriever accepts a ParallelSearcher (batches and per-query subsets pass t
     t.cleanup();
   }
 });
+
+test("workers read the index from the searcher's shared memory, not each from disk", async () => {
+  const t = tempDir();
+  try {
+    const { index, queries } = await fixture("plaid", t.dir);
+    const expected = await index.search(queries, { k: 5 });
+    await index.close();
+    const { IndexDirectory } = await import("../../src/indexes/store.js");
+    const store = new IndexDirectory(t.dir);
+    const manifest = store.readManifest();
+    const shared = new Map(
+      IndexDirectory.filesOf(manifest).map((ref) => [ref.file, store.readBytes(ref, true, true)]),
+    );
+    assert.ok([...shared.values()].every((b) => b.buffer instanceof SharedArrayBuffer));
+    // Damage every file on disk: an open that takes the shared bytes does not notice.
+    for (const ref of IndexDirectory.filesOf(manifest)) writeFileSync(store.path(ref.file), "x");
+    const reader = await PLAID.open(t.dir, { readOnly: true, sharedFiles: shared });
+    assert.deepEqual(await reader.search(queries, { k: 5 }), expected);
+    const chunks = (reader as unknown as { chunks: { sections: Record<string, Uint8Array> }[] })
+      .chunks;
+    assert.ok(chunks[0].sections.residuals.buffer instanceof SharedArrayBuffer);
+    await reader.close();
+    await assert.rejects(PLAID.open(t.dir, { readOnly: true }), { code: "FILE_CORRUPT" });
+  } finally {
+    t.cleanup();
+  }
+});
