@@ -24,11 +24,11 @@ const CHUNKS_PER_WORKER = 4;
 
 export interface ParallelSearcherOptions {
   /**
-   * Worker threads (default: available cores, at most 4). Each holds its own copy of the
-   * index in memory, so memory grows with the count.
+   * Worker threads (default: available cores, at most 4). They share one copy of the index's
+   * files; each adds its own derived tables (inverse norms, inverted lists, kernel memory).
    */
   workers?: number;
-  /** Verify the SHA-256 of every file when a worker opens the index (default true). */
+  /** Verify the SHA-256 of every file when the searcher reads the index (default true). */
   verifyChecksums?: boolean;
 }
 
