@@ -517,7 +517,10 @@ async function main(): Promise<void> {
       model: {
         dir: corpus.meta.model,
         dim: corpus.dim,
-        note: `${corpus.dim}-dimensional token vectors (tiny BERT fixture, hidden 64, Dense → ${corpus.dim}), not ColBERT's 128: PLAID stores ${(corpus.dim * nbits) / 8} bytes of ${nbits}-bit residuals per token instead of ${(128 * nbits) / 8}`,
+        note:
+          corpus.dim === 128
+            ? `128-dimensional token vectors (tiny BERT fixture, hidden 64, Dense → 128), as ColBERT's: PLAID stores ${(128 * nbits) / 8} bytes of ${nbits}-bit residuals per token`
+            : `${corpus.dim}-dimensional token vectors (tiny BERT fixture, hidden 64, Dense → ${corpus.dim}), not ColBERT's 128: PLAID stores ${(corpus.dim * nbits) / 8} bytes of ${nbits}-bit residuals per token instead of ${(128 * nbits) / 8}`,
         trainingEvaluation: trainingEvaluation(modelDir),
         encodeDocumentsSeconds: corpus.meta.encodeDocumentsSeconds,
         encodeQueriesSeconds: corpus.meta.encodeQueriesSeconds,
