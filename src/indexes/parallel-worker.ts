@@ -7,7 +7,7 @@
 import { parentPort, workerData } from "node:worker_threads";
 import type { Matrix } from "../util/matrix.js";
 import { openIndex } from "./index.js";
-import { IndexDirectory } from "./store.js";
+import { readCommitted } from "./store.js";
 import type { SearchOptions } from "./types.js";
 
 export interface WorkerStart {
@@ -57,34 +57,18 @@ function serialize(err: unknown): SerializedError {
   return { name: "Error", message: String(err) };
 }
 
-function manifestGeneration(dir: string): number | null {
-  try {
-    return new IndexDirectory(dir).readManifest().generation;
-  } catch {
-    return null;
-  }
-}
-
 type Index = Awaited<ReturnType<typeof openIndex>>;
 
-/**
- * Opens the newest committed state. A writer that commits while we read may remove files of
- * the state we started from; then the manifest has moved on and we try again.
- */
-async function openLatest(start: WorkerStart, files: Map<string, Uint8Array>): Promise<Index> {
-  for (let attempt = 0; ; attempt++) {
-    const before = manifestGeneration(start.dir);
-    try {
-      // Files of a newer generation than the shared ones are read from disk.
-      return await openIndex(start.dir, {
-        verifyChecksums: start.verifyChecksums,
-        readOnly: true,
-        sharedFiles: files,
-      });
-    } catch (err) {
-      if (attempt >= 4 || before === null || manifestGeneration(start.dir) === before) throw err;
-    }
-  }
+/** Opens the newest committed state (again if a writer commits while we read). */
+function openLatest(start: WorkerStart, files: Map<string, Uint8Array>): Promise<Index> {
+  // Files of a newer generation than the shared ones are read from disk.
+  return readCommitted(start.dir, () =>
+    openIndex(start.dir, {
+      verifyChecksums: start.verifyChecksums,
+      readOnly: true,
+      sharedFiles: files,
+    }),
+  );
 }
 
 if (parentPort && workerData) {

@@ -12,7 +12,7 @@ import { checkMatrix, type Matrix } from "../util/matrix.js";
 import type { HnswSearchOptions } from "./hnsw.js";
 import type { SearchJob, SerializedError, WorkerReply, WorkerStart } from "./parallel-worker.js";
 import type { PlaidSearchOptions } from "./plaid.js";
-import { IndexDirectory, type Manifest } from "./store.js";
+import { IndexDirectory, type Manifest, readCommitted } from "./store.js";
 import type { SearchResult } from "./types.js";
 
 /** Workers when `workers` is not given: the available cores, at most this many. */
@@ -205,7 +205,7 @@ export class ParallelSearcher {
     const verify = options.verifyChecksums ?? true;
     // Read (and checked) once here, in shared memory: a clear error here rather than in N
     // workers, and one copy of the index's files instead of one per worker.
-    const shared = readSharedFiles(dir, verify, null);
+    const shared = await readSharedFiles(dir, verify, null);
     const url = new URL("./parallel-worker.js", import.meta.url);
     const start: WorkerStart = { dir, verifyChecksums: verify, files: shared.files };
     let searcher: ParallelSearcher | null = null;
@@ -247,7 +247,7 @@ export class ParallelSearcher {
       throw new InvalidArgumentError("queries must be an array of matrices");
     let manifest = new IndexDirectory(this.dir).readManifest();
     if (manifest.generation !== this.shared.generation) {
-      this.shared = readSharedFiles(this.dir, this.verify, this.shared);
+      this.shared = await readSharedFiles(this.dir, this.verify, this.shared);
       manifest = this.shared.manifest;
     }
     queries.forEach((q, i) => {
@@ -332,26 +332,20 @@ interface SharedIndexFiles {
 
 /**
  * Reads every file of the current manifest into SharedArrayBuffers (files already held in
- * `previous` are kept: index files are immutable). A writer may commit, and remove the files
- * of the state we started from, while we read: then the manifest has moved on and we try again.
+ * `previous` are kept: index files are immutable); again if a writer commits while we read.
  */
 function readSharedFiles(
   dir: string,
   verify: boolean,
   previous: SharedIndexFiles | null,
-): SharedIndexFiles {
+): Promise<SharedIndexFiles> {
   const store = new IndexDirectory(dir);
-  for (let attempt = 0; ; attempt++) {
+  return readCommitted(dir, () => {
     const manifest = store.readManifest();
-    try {
-      const files = new Map<string, Uint8Array>();
-      for (const ref of IndexDirectory.filesOf(manifest)) {
-        const held = previous?.files.get(ref.file);
-        files.set(ref.file, held ?? store.readBytes(ref, verify, true));
-      }
-      return { generation: manifest.generation, manifest, files };
-    } catch (err) {
-      if (attempt >= 4 || store.readManifest().generation === manifest.generation) throw err;
+    const files = new Map<string, Uint8Array>();
+    for (const ref of IndexDirectory.filesOf(manifest)) {
+      files.set(ref.file, previous?.files.get(ref.file) ?? store.readBytes(ref, verify, true));
     }
-  }
+    return { generation: manifest.generation, manifest, files };
+  });
 }

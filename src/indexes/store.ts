@@ -305,3 +305,26 @@ export class IndexDirectory {
     if (removed) fsyncDir(dir);
   }
 }
+
+/**
+ * Runs `read` (which reads the committed state of the index at `dir`) and, when it fails
+ * because a writer committed meanwhile and removed files of the state it started from (the
+ * manifest generation has moved on), runs it again; at most 5 attempts.
+ */
+export async function readCommitted<T>(dir: string, read: () => T | Promise<T>): Promise<T> {
+  const generation = (): number | null => {
+    try {
+      return new IndexDirectory(dir).readManifest().generation;
+    } catch {
+      return null;
+    }
+  };
+  for (let attempt = 0; ; attempt++) {
+    const before = generation();
+    try {
+      return await read();
+    } catch (err) {
+      if (attempt >= 4 || before === null || generation() === before) throw err;
+    }
+  }
+}
