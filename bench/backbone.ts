@@ -7,7 +7,7 @@
 // (3) the same exported graph run by a bare onnxruntime-node session (no wrapper), to show
 // our overhead. CPU time is reported next to wall time: on a shared machine, CPU time /
 // threads estimates the idle-machine wall time.
-// Run: npx tsc -p tsconfig.json && node dist/bench/backbone.js [threads=2] [--arch=bert|modernbert] [--keep] [--dir=D]
+// Run: npx tsc -p tsconfig.json && node build/bench/backbone.js [threads=2] [--arch=bert|modernbert] [--keep] [--dir=D]
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";

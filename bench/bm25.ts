@@ -3,7 +3,7 @@
  * other metrics) and queries per second, for the Elasticsearch-like multi-field setup that
  * every BM25_PRESETS entry (Anserini multifield and flat, Elasticsearch best_fields). Prints a table and writes bench/results/bm25.json.
  *
- *   npx tsc -p tsconfig.json && node dist/bench/bm25.js [--data ../shared/data] [--out bench/results/bm25.json]
+ *   npx tsc -p tsconfig.json && node build/bench/bm25.js [--data ../shared/data] [--out bench/results/bm25.json]
  */
 import { mkdirSync } from "node:fs";
 import { cpus, loadavg } from "node:os";

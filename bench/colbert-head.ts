@@ -3,9 +3,9 @@
  * need token vectors of a given dimension from a model we can train offline (the fixtures'
  * heads are 32-dim; ColBERT's are 128):
  *
- *   node dist/bench/colbert-head.js --model ../shared/fixtures/bert-tiny-colbert \
+ *   node build/bench/colbert-head.js --model ../shared/fixtures/bert-tiny-colbert \
  *     --out /tmp/tslate-fixture128 --dim 128 [--seed 12345]
- *   node dist/bench/train-scifact.js --model /tmp/tslate-fixture128 --out /tmp/tslate-scifact-model128
+ *   node build/bench/train-scifact.js --model /tmp/tslate-fixture128 --out /tmp/tslate-scifact-model128
  *
  * The head is `linear.weight` [dim, in_features], uniform in ±1/sqrt(in_features) (torch's
  * nn.Linear initialisation) from a seeded generator, no bias, identity activation.

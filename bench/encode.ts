@@ -7,7 +7,7 @@
  *   (b) PyTorch eager on the same weights and ids (Debian's python3-torch, when installed).
  * Also: checkpoint load time, and RSS while encoding a 10,000-document stream.
  *
- *   npm run build && node dist/bench/encode.js [--docs 256] [--queries 512] [--threads 2]
+ *   npm run build:dev && node build/bench/encode.js [--docs 256] [--queries 512] [--threads 2]
  *                                              [--stream 10000] [--no-torch]
  * The three runners alternate batch by batch, so that load from other processes hits all alike.
  * Results are printed and written to bench/results/encode.json.

@@ -3,7 +3,7 @@
  * residual quantisers would give, on a set that bench/index.ts built with --work DIR (its
  * PLAID index, ground truth and, for scifact-model, the model's embeddings).
  *
- *   node dist/bench/index-codec.js --work DIR [--set scifact-model|scifact-size]
+ *   node build/bench/index-codec.js --work DIR [--set scifact-model|scifact-size]
  *     [--variants index-4bit,centroid,global-2bit,perdim-2bit,perdim-4bit,global-8bit]
  *     [--queries N] [--out bench/results/index-codec.json] [--append]
  *

@@ -3,7 +3,7 @@
  * threads (2 threads: the library's ParallelSearcher), recall@10 against exact MaxSim, and
  * PLAID queries/s as a ratio to Exact.
  *
- *   node dist/bench/index.js [--set scifact,scifact-model,synthetic|all] [--queries N]
+ *   node build/bench/index.js [--set scifact,scifact-model,synthetic|all] [--queries N]
  *                            [--model DIR] [--rows defaults,oracle,fast,threshold|all]
  *                            [--work DIR] [--out bench/results/index.json] [--append]
  *                            [--build-memory-tokens N] [--slow-queries N] [--nbits 4]

@@ -4,7 +4,7 @@
  * (binary qrels) and Cranfield (graded qrels with -1 judgements), then the expected metric
  * values from the independent Python implementation test/evaluation/reference_metrics.py.
  *
- *   npx tsc -p tsconfig.json && node dist/bench/make-eval-fixtures.js
+ *   npx tsc -p tsconfig.json && node build/bench/make-eval-fixtures.js
  */
 import { execFileSync } from "node:child_process";
 import { join, resolve } from "node:path";

@@ -4,7 +4,7 @@
  * then times single-thread search at a few settings. For quick before/after measurements of
  * search changes; bench/index.ts is the full benchmark.
  *
- *   node dist/bench/plaid-search.js [--queries 50] [--dir DIR] [--settings "default;{\"nIvfProbe\":16}"]
+ *   node build/bench/plaid-search.js [--queries 50] [--dir DIR] [--settings "default;{\"nIvfProbe\":16}"]
  */
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";

@@ -1,5 +1,5 @@
 // Hierarchical token pooling speed: one 180-token document (E = 128, the PyLate defaults),
-// measured after warm-up. Run: npx tsc -p tsconfig.json && node dist/bench/pooling.js
+// measured after warm-up. Run: npx tsc -p tsconfig.json && node build/bench/pooling.js
 import { poolEmbeddingsHierarchical } from "../src/models/pooling.js";
 import type { Matrix } from "../src/util/matrix.js";
 

@@ -4,7 +4,7 @@
  * the 5,183-document corpus on SciFact test (300 queries, nDCG@10) before, during and after
  * training.
  *
- *   npx tsc -p tsconfig.json && node dist/bench/train-scifact.js [--model dir] [--epochs n]
+ *   npx tsc -p tsconfig.json && node build/bench/train-scifact.js [--model dir] [--epochs n]
  *     [--batch n] [--lr x] [--out dir] [--threads n]
  *
  * The default model is the only one available offline: the tiny random-weight BERT fixture
@@ -133,7 +133,7 @@ const report = {
   evaluations: result.evaluations,
   after,
 };
-// Compiled to dist/bench/: results go to the source tree's bench/results/.
+// Compiled to build/bench/: results go to the source tree's bench/results/.
 const resultsDir = new URL("../../bench/results/", import.meta.url).pathname;
 mkdirSync(resultsDir, { recursive: true });
 const outFile = join(resultsDir, "train-scifact.json");

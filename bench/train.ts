@@ -7,7 +7,7 @@
  * sides alternate step by step (tslate, torch, tslate, torch, ...) so that background load
  * on a shared machine affects both alike; per-step ratios are reported too.
  *
- *   npx tsc -p tsconfig.json && node dist/bench/train.js [--steps 5] [--threads 2] [--negatives 0]
+ *   npx tsc -p tsconfig.json && node build/bench/train.js [--steps 5] [--threads 2] [--negatives 0]
  *
  * Weights are random (N(0, 0.02), LayerNorm 1/0), written once to a temporary safetensors
  * file that both sides read. Both sides use the same number of threads. Results go to

@@ -1,6 +1,6 @@
 /**
  * The README's quickstart, runnable: encode, score, index, retrieve, rerank.
- *   npm run build && node dist/examples/quickstart.js [modelDir]
+ *   npm run build:dev && node build/examples/quickstart.js [modelDir]
  * (default model: the tiny random-weight fixture in ../shared/fixtures).
  */
 import { mkdtempSync, rmSync } from "node:fs";

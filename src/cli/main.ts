@@ -14,16 +14,29 @@ import { register as registerTrain } from "./commands/train.js";
 // Each command lives in ./commands/<name>.ts and exports `register(program)`.
 // Add one import and one line below per command.
 
-const pkg = JSON.parse(readFileSync(new URL("../../../package.json", import.meta.url), "utf8")) as {
-  version: string;
-};
+// Compiled to dist/cli/ (the package) or build/src/cli/ (tests and benches): the package's own
+// package.json is the first one found going up.
+function packageVersion(): string {
+  for (let depth = 1; depth <= 4; depth++) {
+    try {
+      const text = readFileSync(
+        new URL(`${"../".repeat(depth)}package.json`, import.meta.url),
+        "utf8",
+      );
+      return (JSON.parse(text) as { version: string }).version;
+    } catch {
+      // not at this level
+    }
+  }
+  return "unknown";
+}
 
 export function buildProgram(): Command {
   const program = new Command();
   program
     .name("tslate")
     .description("Late-interaction (ColBERT) retrieval: encode, index, search, evaluate, train")
-    .version(pkg.version);
+    .version(packageVersion());
   registerEncode(program);
   registerEvaluate(program);
   registerBeir(program);

@@ -1,4 +1,5 @@
-import cliProgress from "cli-progress";
+import { createRequire } from "node:module";
+import type cliProgressModule from "cli-progress";
 
 /** A progress reporter: the CLI shows a bar, the library stays silent unless asked. */
 export interface Progress {
@@ -15,6 +16,9 @@ export const silentProgress: Progress = {
 
 /** A progress bar on stderr (so that stdout stays clean for results). */
 export function progressBar(): Progress {
+  // Loaded only when a bar is shown, so that importing the library does not load the CLI's
+  // terminal dependencies.
+  const cliProgress = createRequire(import.meta.url)("cli-progress") as typeof cliProgressModule;
   const bar = new cliProgress.SingleBar(
     {
       stream: process.stderr,

@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 
-/** Absolute path of a file under ../shared (compiled tests live in dist/test/<folder>/). */
+/** Absolute path of a file under ../shared (compiled tests live in build/test/<folder>/). */
 export function sharedPath(rel: string): string {
   return fileURLToPath(new URL(`../../../../shared/${rel}`, import.meta.url));
 }

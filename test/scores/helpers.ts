@@ -3,7 +3,7 @@ import { fileURLToPath } from "node:url";
 import type { Tensor } from "../../src/scores/tensor.js";
 import type { Matrix } from "../../src/util/matrix.js";
 
-/** Path of a file under ../shared (from the compiled test in dist/test/scores/). */
+/** Path of a file under ../shared (from the compiled test in build/test/scores/). */
 export function sharedPath(rel: string): string {
   return fileURLToPath(new URL(`../../../../shared/${rel}`, import.meta.url));
 }
