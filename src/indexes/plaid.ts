@@ -1,3 +1,4 @@
+import { fixedPointScore, hasWasmKernels, WasmApprox, WasmDecompressor } from "../kernels/plaid.js";
 import { ConfigError, IndexError, InvalidArgumentError } from "../util/errors.js";
 import type { Matrix } from "../util/matrix.js";
 import { BaseIndex, type BaseIndexOptions, type EncodedChunk, type OpenOptions } from "./base.js";
@@ -14,7 +15,6 @@ import {
   trainCodec,
 } from "./codec.js";
 import { argmaxABt, gemmABt, gemmTopK, maxSimPadded } from "./kernels.js";
-import { fixedPointScore, hasWasmKernels, WasmApprox, WasmDecompressor } from "./wasm-kernels.js";
 
 /**
  * Padded document tokens decompressed per exact-scoring batch (4 MB at dim 128: with 16 MB

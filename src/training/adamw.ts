@@ -5,8 +5,8 @@
  *   m ← β1·m + (1−β1)·g;  v ← β2·v + (1−β2)·g²
  *   p ← p − (lr / (1−β1ᵗ)) · m / (√v / √(1−β2ᵗ) + eps)
  */
+import { type AdamWKernel, type UpdateFn, updateFor } from "../kernels/adamw.js";
 import { InvalidArgumentError } from "../util/errors.js";
-import { fastUpdate } from "./adamw-kernel.js";
 import type { Parameter } from "./parameters.js";
 
 export interface AdamWOptions {
@@ -14,6 +14,8 @@ export interface AdamWOptions {
   readonly betas?: readonly [number, number];
   readonly eps?: number;
   readonly weightDecay?: number;
+  /** The update's implementation: the WebAssembly SIMD kernel where available ("auto"). */
+  readonly kernel?: AdamWKernel;
 }
 
 export const DEFAULT_ADAMW: Readonly<Required<AdamWOptions>> = Object.freeze({
@@ -21,6 +23,7 @@ export const DEFAULT_ADAMW: Readonly<Required<AdamWOptions>> = Object.freeze({
   betas: [0.9, 0.999] as const,
   eps: 1e-8,
   weightDecay: 0.01,
+  kernel: "auto",
 });
 
 /** Optimiser state, saved next to checkpoints (`optimizer.safetensors` + step count). */
@@ -33,6 +36,7 @@ export interface AdamWState {
 export class AdamW {
   readonly options: Required<AdamWOptions>;
   state: AdamWState;
+  private readonly update: UpdateFn;
 
   constructor(
     readonly parameters: readonly Parameter[],
@@ -45,6 +49,7 @@ export class AdamW {
         `AdamW options out of range: lr ${lr} (>= 0), eps ${eps} (> 0), weightDecay ${weightDecay} (>= 0), betas [${betas}] (each in [0, 1))`,
       );
     }
+    this.update = updateFor(this.options.kernel);
     this.state = {
       step: 0,
       m: parameters.map((p) => new Float32Array(p.data.length)),
@@ -74,7 +79,7 @@ export class AdamW {
         );
       }
       const k = { b1, b2, decay, stepSize, bc2Sqrt, eps };
-      fastUpdate(p.data, g, this.state.m[i], this.state.v[i], k);
+      this.update(p.data, g, this.state.m[i], this.state.v[i], k);
     }
   }
 }

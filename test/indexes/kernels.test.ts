@@ -118,7 +118,7 @@ test("PLAID returns the same results with and without the onnxruntime kernels", 
 
 test("WebAssembly approximate scores equal the scalar loop exactly (odd query length, padded lanes)", async () => {
   const { WasmApprox, hasWasmKernels, fixedPointScore } = await import(
-    "../../src/indexes/wasm-kernels.js"
+    "../../src/kernels/plaid.js"
   );
   assert.ok(hasWasmKernels(), "Node 20 has WebAssembly SIMD");
   // 13 tokens: 19 zero lanes pad the row to 32; 40 tokens: two groups of 32, the second padded.
@@ -160,7 +160,7 @@ test("WebAssembly approximate scores equal the scalar loop exactly (odd query le
 });
 
 test("fixed-point scores round to the nearest step, ties to even (as f32.nearest)", async () => {
-  const { fixedPointScore } = await import("../../src/indexes/wasm-kernels.js");
+  const { fixedPointScore } = await import("../../src/kernels/plaid.js");
   assert.equal(fixedPointScore(0.5, 1), 0);
   assert.equal(fixedPointScore(1.5, 1), 2);
   assert.equal(fixedPointScore(2.5, 1), 2);
@@ -171,7 +171,7 @@ test("fixed-point scores round to the nearest step, ties to even (as f32.nearest
 });
 
 test("WebAssembly decompression (nbits 2, 4, 8) equals (centroid + weights) · inverse norm (float32 rounding)", async () => {
-  const { WasmDecompressor } = await import("../../src/indexes/wasm-kernels.js");
+  const { WasmDecompressor } = await import("../../src/kernels/plaid.js");
   const [K, dim, n] = [20, 48, 37];
   const cent = random(K * dim, 31);
   const r = rng(33);
@@ -211,7 +211,7 @@ test("WebAssembly decompression (nbits 2, 4, 8) equals (centroid + weights) · i
 });
 
 test("PLAID returns the same results with and without the WebAssembly kernels (nbits 2, 4, 8)", async () => {
-  const { setWasmKernels } = await import("../../src/indexes/wasm-kernels.js");
+  const { setWasmKernels } = await import("../../src/kernels/plaid.js");
   const { docs, ids, query } = synthetic({
     docs: 800,
     dim: 32,
@@ -294,7 +294,7 @@ test("PLAID approximate scores follow the query's scale: queries × 1000 or × 0
 });
 
 test("WebAssembly query table: the rounded transpose of one query's rows of a group", async () => {
-  const { WasmApprox, fixedPointScore } = await import("../../src/indexes/wasm-kernels.js");
+  const { WasmApprox, fixedPointScore } = await import("../../src/kernels/plaid.js");
   // K = 300: scalar transpose; K = 304: 8 × 8 SIMD blocks, with 5 tokens left to the scalar one.
   for (const [K, nq] of [
     [300, 32],

@@ -3,8 +3,8 @@
  */
 import assert from "node:assert/strict";
 import { test } from "node:test";
+import { scalarUpdate, wasmUpdate } from "../../src/kernels/adamw.js";
 import { AdamW } from "../../src/training/adamw.js";
-import { fastUpdate, hasWasmUpdate, scalarUpdate } from "../../src/training/adamw-kernel.js";
 import type { Parameter } from "../../src/training/parameters.js";
 import { mulberry32 } from "../../src/util/random.js";
 
@@ -47,7 +47,8 @@ test("AdamW rejects out-of-range options", () => {
 });
 
 test("the WebAssembly SIMD update equals the scalar float32 loop (chunk edges, odd length)", () => {
-  assert.ok(hasWasmUpdate, "Node's WebAssembly has SIMD: the kernel must be in use");
+  const fastUpdate = wasmUpdate();
+  assert.ok(fastUpdate, "Node's WebAssembly has SIMD: the kernel must be available");
   const r = mulberry32(5);
   // Two and a bit chunks of 65,536, and a length that is not a multiple of 4.
   const n = 2 * 65536 + 7;
@@ -74,6 +75,34 @@ test("the WebAssembly SIMD update equals the scalar float32 loop (chunk edges, o
     assert.ok(Math.abs(v[i] - v2[i]) <= 1e-12, `v[${i}] ${v[i]} vs ${v2[i]}`);
     assert.ok(Math.abs(x[i] - x2[i]) <= 1e-7, `x[${i}] ${x[i]} vs ${x2[i]}`);
   }
+});
+
+test("AdamW's kernel option: the SIMD kernel and the scalar loop agree; a bad name is refused", () => {
+  const r = mulberry32(9);
+  const values = Array.from({ length: 1001 }, () => r() - 0.5);
+  const grads = [0, 1, 2].map(() => Float32Array.from(values, () => (r() - 0.5) * 1e-2));
+  const results = (["wasm", "js", "auto"] as const).map((kernel) => {
+    const w = param("w", values);
+    const opt = new AdamW([w], { lr: 1e-2, kernel });
+    assert.equal(opt.options.kernel, kernel);
+    for (const g of grads) opt.step([g]);
+    return w.data;
+  });
+  // Three steps of float32 arithmetic rounded at different points: a few ulps of |x| <= 0.5
+  // (measured 1.2e-7: 2 ulps).
+  let maxdiff = 0;
+  for (let i = 0; i < values.length; i++) {
+    maxdiff = Math.max(maxdiff, Math.abs(results[0][i] - results[1][i]));
+    assert.equal(results[2][i], results[0][i], `auto is the kernel here (${i})`);
+  }
+  assert.ok(maxdiff <= 5e-7, `wasm vs js: maxdiff ${maxdiff}`);
+  assert.equal(new AdamW([]).options.kernel, "auto");
+  assert.throws(
+    () => new AdamW([], { kernel: "simd" as "wasm" }),
+    (e: Error & { code?: string }) =>
+      e.code === "INVALID_ARGUMENT" &&
+      /kernel "simd": expected "auto", "wasm" or "js"/.test(e.message),
+  );
 });
 
 test("AdamW rejects gradients that do not match the parameters", () => {
