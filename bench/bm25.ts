@@ -9,9 +9,9 @@ import { mkdirSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { performance } from "node:perf_hooks";
-import { loadBeir } from "../src/evaluation/beir.js";
 import { BM25, BM25_PRESETS, type BM25Options } from "../src/evaluation/bm25.js";
 import { evaluate, type Run } from "../src/evaluation/metrics.js";
+import { loadBeir } from "../src/io/beir.js";
 import { writeFileAtomic } from "../src/util/atomic.js";
 
 const args = process.argv.slice(2);

@@ -102,7 +102,7 @@ async function loadStudy(work: string, set: string, maxQueries: number): Promise
     const dir = join(work, "scifact-model-embeddings");
     const meta = JSON.parse(readFileSync(join(dir, "meta.json"), "utf8")) as EncodedMeta;
     const encoded = new EncodedCorpus(dir, meta);
-    const { loadBeirQueries } = await import("../src/evaluation/beir.js");
+    const { loadBeirQueries } = await import("../src/io/beir.js");
     const { qrels } = await loadBeirQueries(meta.data, { split: meta.split });
     corpus = encoded;
     queries = encoded.queries();

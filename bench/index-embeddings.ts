@@ -11,9 +11,9 @@ import {
   writeSync,
 } from "node:fs";
 import { join, resolve } from "node:path";
-import { documentText } from "../src/evaluation/beir.js";
 import type { Qrels } from "../src/evaluation/metrics.js";
 import type { DocumentInput } from "../src/indexes/types.js";
+import { documentText } from "../src/io/beir.js";
 import type { Matrix } from "../src/util/matrix.js";
 
 /**
@@ -137,7 +137,7 @@ export async function encodeBeirWithModel(
   cacheDir: string,
   log: (m: string) => void = console.log,
 ): Promise<{ corpus: EncodedCorpus; queries: Matrix[]; qrels: Qrels }> {
-  const { loadBeirQueries, streamBeirCorpus } = await import("../src/evaluation/beir.js");
+  const { loadBeirQueries, streamBeirCorpus } = await import("../src/io/beir.js");
   const model = resolve(modelDir);
   const data = resolve(dataDir);
   const { queries: judged, qrels, files } = await loadBeirQueries(data, { split });

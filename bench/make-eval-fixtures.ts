@@ -8,10 +8,10 @@
  */
 import { execFileSync } from "node:child_process";
 import { join, resolve } from "node:path";
-import { loadBeir } from "../src/evaluation/beir.js";
 import { BM25, BM25_PRESETS } from "../src/evaluation/bm25.js";
 import type { Run } from "../src/evaluation/metrics.js";
-import { writeRun } from "../src/evaluation/trec.js";
+import { loadBeir } from "../src/io/beir.js";
+import { writeRun } from "../src/io/trec.js";
 import { writeFileAtomic } from "../src/util/atomic.js";
 
 export const PARITY_METRICS = [

@@ -14,7 +14,7 @@
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { loadBeir } from "../src/evaluation/beir.js";
+import { loadBeir } from "../src/io/beir.js";
 import { Contrastive } from "../src/losses/contrastive.js";
 import { ColBERT } from "../src/models/colbert.js";
 import { ColBERTCollator, mineHardNegativesBM25 } from "../src/training/data.js";

@@ -1,6 +1,6 @@
 import type { SearchResult } from "../indexes/types.js";
+import type { BeirDocument } from "../io/beir.js";
 import { InvalidArgumentError } from "../util/errors.js";
-import type { BeirDocument } from "./beir.js";
 import { porterStem } from "./porter.js";
 
 /**

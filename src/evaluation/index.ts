@@ -1,6 +1,7 @@
 /**
- * tslate's evaluation module, the counterpart of `pylate.evaluation`: BEIR loading, ranx
- * metrics, TREC run files, the BM25 baseline, PyLate's evaluators and the BEIR pipeline.
+ * tslate's evaluation module, the counterpart of `pylate.evaluation`: ranx metrics, the BM25
+ * baseline, PyLate's evaluators and the BEIR pipeline. BEIR loading and TREC files live in
+ * `io/` and are re-exported here under PyLate's names (`load_beir`, `get_beir_triples`).
  */
 
 export {
@@ -10,12 +11,12 @@ export {
   type BeirQueriesAndQrels,
   type BeirQuery,
   documentText,
-  getBeirTriples,
   listSplits,
   loadBeir,
   streamCorpus,
   streamQueries,
-} from "./beir.js";
+} from "../io/beir.js";
+export { readQrels, readRun, type WriteRunOptions, writeRun } from "../io/trec.js";
 export {
   BM25,
   BM25_PRESETS,
@@ -58,4 +59,4 @@ export {
   type StageTimer,
 } from "./pipeline.js";
 export { porterStem } from "./porter.js";
-export { readQrels, readRun, type WriteRunOptions, writeRun } from "./trec.js";
+export { getBeirTriples } from "./triples.js";

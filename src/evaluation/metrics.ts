@@ -1,13 +1,7 @@
+import { type Qrels, type Run, rankDocuments } from "../io/trec.js";
 import { InvalidArgumentError } from "../util/errors.js";
 
-/**
- * Relevance judgements: query id -> document id -> graded relevance (integers; 0 or negative =
- * judged non-relevant). The same shape as ranx's `Qrels` dict and BEIR's `qrels`.
- */
-export type Qrels = Map<string, Map<string, number>>;
-
-/** A ranking: query id -> document id -> score (higher is better), like ranx's `Run`. */
-export type Run = Map<string, Map<string, number>>;
+export { type Qrels, type Run, rankDocuments };
 
 /**
  * The metrics tslate computes, named as in ranx (`ndcg@10`, `map@100`, `recall@100`, ...).
@@ -88,16 +82,6 @@ export function parseMetric(label: string): MetricSpec {
   const k = m[2] === undefined ? 0 : Number(m[2]);
   const relLevel = m[3] === undefined ? 1 : Number(m[3]);
   return { label: label.trim(), name, k, relLevel };
-}
-
-/** Document ids of one query's results, best first, ties broken by id descending. */
-export function rankDocuments(results: Map<string, number>): string[] {
-  const entries = [...results.entries()];
-  entries.sort((a, b) => {
-    if (a[1] !== b[1]) return b[1] - a[1];
-    return a[0] < b[0] ? 1 : a[0] > b[0] ? -1 : 0;
-  });
-  return entries.map((e) => e[0]);
 }
 
 /**

@@ -1,10 +1,5 @@
 import { performance } from "node:perf_hooks";
 import type { MultiVectorIndex, SearchResult } from "../indexes/types.js";
-import type { EmbeddingModel } from "../models/types.js";
-import { maxSim } from "../scores/maxsim.js";
-import { InvalidArgumentError } from "../util/errors.js";
-import type { Matrix } from "../util/matrix.js";
-import { makeProgress } from "../util/progress.js";
 import {
   type BeirDataset,
   type BeirDocument,
@@ -15,7 +10,12 @@ import {
   listSplits,
   loadBeirQueries,
   streamBeirCorpus,
-} from "./beir.js";
+} from "../io/beir.js";
+import type { EmbeddingModel } from "../models/types.js";
+import { maxSim } from "../scores/maxsim.js";
+import { InvalidArgumentError } from "../util/errors.js";
+import type { Matrix } from "../util/matrix.js";
+import { makeProgress } from "../util/progress.js";
 import { BM25, type BM25Options } from "./bm25.js";
 import { evaluate, type Run } from "./metrics.js";
 

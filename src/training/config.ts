@@ -22,7 +22,8 @@
  */
 import { readFileSync } from "node:fs";
 import { dirname, isAbsolute, resolve } from "node:path";
-import { loadBeir } from "../evaluation/beir.js";
+import { loadBeir } from "../io/beir.js";
+import { readRows } from "../io/rows.js";
 import { CachedContrastive } from "../losses/cached-contrastive.js";
 import { Contrastive } from "../losses/contrastive.js";
 import { Distillation } from "../losses/distillation.js";
@@ -33,7 +34,6 @@ import {
   ColBERTCollator,
   distillationFromRows,
   mineHardNegativesBM25,
-  readRows,
   type TripletExample,
   tripletsFromRows,
 } from "./data.js";

@@ -1,7 +1,7 @@
 /**
- * Training data: rows from JSONL or parquet (hyparquet), PyLate's column conventions, its
- * knowledge-distillation format, the collator that tokenizes batches, and BM25 hard-negative
- * mining.
+ * Training data: PyLate's column conventions over rows read by `io/rows.ts` (JSONL or
+ * parquet), its knowledge-distillation format, the collator that tokenizes batches, and BM25
+ * hard-negative mining.
  *
  * Triplet columns (PyLate's ColBERTCollator reads columns in order; a column whose name
  * contains "query" or "anchor" is tokenized as queries): `query` (or `anchor`), `positive`,
@@ -9,18 +9,18 @@
  * a `train` table of `query_id`, `document_ids` (list), `scores` (list), a `queries` table
  * (`query_id`, `text`) and a `documents` table (`document_id`, `text`).
  */
-import { readFileSync } from "node:fs";
-import { asyncBufferFromFile, parquetMetadataAsync, parquetReadObjects } from "hyparquet";
-import type { BeirDocument, BeirQuery } from "../evaluation/beir.js";
-import { documentText } from "../evaluation/beir.js";
+
 import { BM25 } from "../evaluation/bm25.js";
-import type { Qrels } from "../evaluation/metrics.js";
+import type { BeirDocument, BeirQuery } from "../io/beir.js";
+import { documentText } from "../io/beir.js";
+import type { Row } from "../io/rows.js";
+import type { Qrels } from "../io/trec.js";
 import type { ContrastiveBatch } from "../losses/contrastive.js";
 import type { DistillationBatch } from "../losses/distillation.js";
 import type { TokenizedColumn } from "../losses/types.js";
-import { DataError, FileFormatError } from "../util/errors.js";
+import { DataError } from "../util/errors.js";
 
-export type Row = Record<string, unknown>;
+export type { Row };
 
 /** One contrastive example: a query, its positive and N-1 hard negatives. */
 export interface TripletExample {
@@ -34,55 +34,6 @@ export interface DistillationExample {
   readonly query: string;
   readonly documents: readonly string[];
   readonly scores: readonly number[];
-}
-
-/** Reads all rows of a `.jsonl` or `.parquet` file. */
-export async function readRows(path: string): Promise<Row[]> {
-  if (path.endsWith(".parquet")) {
-    let file: Awaited<ReturnType<typeof asyncBufferFromFile>>;
-    try {
-      file = await asyncBufferFromFile(path);
-      const metadata = await parquetMetadataAsync(file);
-      return (await parquetReadObjects({ file, metadata })) as Row[];
-    } catch (err) {
-      throw new FileFormatError(path, `not a readable parquet file (${(err as Error).message})`, {
-        cause: err,
-      });
-    }
-  }
-  if (!path.endsWith(".jsonl") && !path.endsWith(".json")) {
-    throw new FileFormatError(
-      path,
-      "training data must be .jsonl (one JSON object per line) or .parquet",
-    );
-  }
-  let text: string;
-  try {
-    text = readFileSync(path, "utf8");
-  } catch (err) {
-    throw new FileFormatError(path, "cannot read the training data file", {
-      cause: err,
-      missing: true,
-    });
-  }
-  const rows: Row[] = [];
-  text.split("\n").forEach((line, i) => {
-    if (line.trim() === "") return;
-    let v: unknown;
-    try {
-      v = JSON.parse(line);
-    } catch (err) {
-      throw new FileFormatError(
-        path,
-        `line ${i + 1} is not valid JSON (${(err as Error).message})`,
-      );
-    }
-    if (v === null || typeof v !== "object" || Array.isArray(v)) {
-      throw new FileFormatError(path, `line ${i + 1} must be a JSON object with the text columns`);
-    }
-    rows.push(v as Row);
-  });
-  return rows;
 }
 
 function text(row: Row, column: string, where: string): string {

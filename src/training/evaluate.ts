@@ -9,11 +9,12 @@
  *
  * Memory per scoring call: 32 queries × 32 tokens × 128 docs × 180 tokens × 4 B ≈ 94 MB.
  */
-import type { BeirDataset, BeirDocument, BeirQuery } from "../evaluation/beir.js";
-import { documentText } from "../evaluation/beir.js";
+
 import { evaluate, type Run } from "../evaluation/metrics.js";
 import { Graph } from "../graph/ir.js";
 import { GraphSession } from "../graph/session.js";
+import type { BeirDataset, BeirDocument, BeirQuery } from "../io/beir.js";
+import { documentText } from "../io/beir.js";
 import { type MaskOptions, type TokenizedColumn, tokenMask } from "../losses/types.js";
 import type { EmbeddingModel } from "../models/types.js";
 import {

@@ -1,4 +1,7 @@
 // Training: the trainer, its data helpers, the optimiser and evaluation during training.
+
+// Training tables are read by io/; re-exported here beside tripletsFromRows.
+export { type Row, readRows } from "../io/rows.js";
 export { AdamW, type AdamWOptions, type AdamWState, DEFAULT_ADAMW } from "./adamw.js";
 export { parseTrainConfig, readTrainConfig, runTrainConfig, type TrainConfig } from "./config.js";
 export {
@@ -7,7 +10,6 @@ export {
   distillationFromRows,
   type MiningOptions,
   mineHardNegativesBM25,
-  readRows,
   type TripletExample,
   tripletsFromRows,
 } from "./data.js";

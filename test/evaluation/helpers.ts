@@ -1,7 +1,6 @@
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { tempDir as freshTempDir } from "../helpers/temp.js";
 
 /** A path under ../shared (relative to the repo root), from the compiled test file. */
 export function shared(...parts: string[]): string {
@@ -13,6 +12,7 @@ export function fixture(name: string): string {
   return fileURLToPath(new URL(`../../../test/evaluation/fixtures/${name}`, import.meta.url));
 }
 
+/** A temporary folder, removed after the test file's tests. */
 export function tempDir(): string {
-  return mkdtempSync(join(tmpdir(), "tslate-eval-"));
+  return freshTempDir("tslate-eval-");
 }

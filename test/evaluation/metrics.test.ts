@@ -9,7 +9,7 @@ import {
   type Run,
   rankDocuments,
 } from "../../src/evaluation/metrics.js";
-import { readQrels, readRun } from "../../src/evaluation/trec.js";
+import { readQrels, readRun } from "../../src/io/trec.js";
 import { InvalidArgumentError } from "../../src/util/errors.js";
 import { fixture, shared } from "./helpers.js";
 

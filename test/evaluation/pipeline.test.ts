@@ -12,8 +12,8 @@ import {
   formatResultsTable,
   ModelRetriever,
 } from "../../src/evaluation/pipeline.js";
-import { readRun } from "../../src/evaluation/trec.js";
 import type { MultiVectorIndex, SearchOptions, SearchResult } from "../../src/indexes/types.js";
+import { readRun } from "../../src/io/trec.js";
 import { InvalidArgumentError } from "../../src/util/errors.js";
 import type { Matrix } from "../../src/util/matrix.js";
 import { BagOfWordsModel } from "./fake-model.js";

@@ -11,13 +11,14 @@ import { after, before, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { runTrainCommand, type TrainCommandOptions } from "../../src/cli/commands/train.js";
 import { buildProgram } from "../../src/cli/main.js";
-import type { BeirDataset } from "../../src/evaluation/beir.js";
 import { ColBERTTripletEvaluator } from "../../src/evaluation/evaluators.js";
 import { evaluate, type Run } from "../../src/evaluation/metrics.js";
+import type { BeirDataset } from "../../src/io/beir.js";
+import { readRows } from "../../src/io/rows.js";
 import { ColBERT } from "../../src/models/colbert.js";
 import { maxSim } from "../../src/scores/maxsim.js";
 import { parseTrainConfig, readTrainConfig } from "../../src/training/config.js";
-import { distillationFromRows, readRows, tripletsFromRows } from "../../src/training/data.js";
+import { distillationFromRows, tripletsFromRows } from "../../src/training/data.js";
 import { LiveEncoder } from "../../src/training/encoder.js";
 import {
   evaluateRetrieval,
@@ -26,9 +27,9 @@ import {
 } from "../../src/training/evaluate.js";
 import { trainableParameters } from "../../src/training/graph.js";
 import { maskOptions, trainableModel } from "../../src/training/trainer.js";
-import { ConfigError } from "../../src/util/errors.js";
-import { writeParquet } from "../evaluation/parquet-writer.js";
+import { ConfigError, DataError } from "../../src/util/errors.js";
 import { sharedPath } from "../helpers/shared.js";
+import { writeParquet } from "../io/parquet-writer.js";
 
 const MODEL = sharedPath("fixtures/bert-tiny-colbert");
 let dir: string;
@@ -134,7 +135,10 @@ test("triplets from parquet and JSONL read the same", async () => {
     negatives: ["The Odyssey is by Homer."],
   });
   writeFileSync(join(dir, "broken.jsonl"), '{"query": "q", "positive": "p"}\n{"query": \n');
-  await assert.rejects(() => readRows(join(dir, "broken.jsonl")), /line 2 is not valid JSON/);
+  await assert.rejects(
+    () => readRows(join(dir, "broken.jsonl")),
+    (e: Error) => e instanceof DataError && /broken\.jsonl:2: not valid JSON/.test(e.message),
+  );
   await assert.rejects(() => readRows(join(dir, "t.csv")), /\.jsonl .* or \.parquet/);
   // PyLate's knowledge-distillation tables; parquet int64 ids and scores arrive as BigInt.
   const queries = [{ query_id: 1n, text: "q one" }];

@@ -13,8 +13,8 @@ import {
   ModelRetriever,
   resolveSplit,
 } from "../../evaluation/pipeline.js";
-import { writeRun } from "../../evaluation/trec.js";
 import type { MultiVectorIndex } from "../../indexes/types.js";
+import { writeRun } from "../../io/trec.js";
 import { ColBERT } from "../../models/colbert.js";
 import { writeFileAtomic } from "../../util/atomic.js";
 import { InvalidArgumentError, UnsupportedError } from "../../util/errors.js";

@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import { evaluate } from "../../evaluation/metrics.js";
-import { readQrels, readRun } from "../../evaluation/trec.js";
+import { readQrels, readRun } from "../../io/trec.js";
 import { writeFileAtomic } from "../../util/atomic.js";
 
 export interface EvaluateCommandOptions {

@@ -1,7 +1,45 @@
+/**
+ * TREC files: runs (`qid Q0 docid rank score tag`) and judgements (TREC qrels or BEIR's TSV),
+ * and the `Qrels` / `Run` maps that evaluation computes metrics on.
+ */
 import { writeFileAtomic } from "../util/atomic.js";
 import { DataError } from "../util/errors.js";
-import { readLines } from "./lines.js";
-import { type Qrels, type Run, rankDocuments } from "./metrics.js";
+import { clip, readLines } from "./lines.js";
+
+/**
+ * Relevance judgements: query id -> document id -> graded relevance (integers; 0 or negative =
+ * judged non-relevant). The same shape as ranx's `Qrels` dict and BEIR's `qrels`.
+ */
+export type Qrels = Map<string, Map<string, number>>;
+
+/** A ranking: query id -> document id -> score (higher is better), like ranx's `Run`. */
+export type Run = Map<string, Map<string, number>>;
+
+/** Document ids of one query's results, best first, ties broken by id descending. */
+export function rankDocuments(results: Map<string, number>): string[] {
+  const entries = [...results.entries()];
+  entries.sort((a, b) => {
+    if (a[1] !== b[1]) return b[1] - a[1];
+    return a[0] < b[0] ? 1 : a[0] > b[0] ? -1 : 0;
+  });
+  return entries.map((e) => e[0]);
+}
+
+/** A Run from per-query hit lists (an index's search results), queries in the given order. */
+export function runFromHits(
+  queryIds: readonly string[],
+  hits: readonly (readonly { id: string; score: number }[])[],
+): Run {
+  if (queryIds.length !== hits.length) {
+    throw new DataError(`${queryIds.length} query ids but ${hits.length} result lists`);
+  }
+  const run: Run = new Map();
+  queryIds.forEach((qid, i) => {
+    if (run.has(qid)) throw new DataError(`query id "${qid}" appears twice; a run holds each once`);
+    run.set(qid, new Map(hits[i].map((h) => [h.id, h.score])));
+  });
+  return run;
+}
 
 /**
  * Reads a TREC run file: `qid Q0 docid rank score tag` per line, whitespace separated (the
@@ -51,6 +89,11 @@ export interface WriteRunOptions {
  * written with full float64 precision so that reading the file back gives the same ranking.
  */
 export function writeRun(path: string, run: Run, options: WriteRunOptions = {}): void {
+  writeFileAtomic(path, formatRun(run, options));
+}
+
+/** The text of a TREC run file, as writeRun writes it (for stdout). */
+export function formatRun(run: Run, options: WriteRunOptions = {}): string {
   const tag = options.tag ?? "tslate";
   if (/\s/.test(tag) || tag === "") {
     throw new DataError(`run tag "${tag}" must be a non-empty word without whitespace`);
@@ -66,7 +109,7 @@ export function writeRun(path: string, run: Run, options: WriteRunOptions = {}):
       parts.push(`${qid} Q0 ${d} ${i + 1} ${docs.get(d)} ${tag}\n`);
     }
   }
-  writeFileAtomic(path, parts.join(""));
+  return parts.join("");
 }
 
 function checkId(id: string, what: string): void {
@@ -142,8 +185,4 @@ export async function readQrels(path: string): Promise<Qrels> {
     docs.set(docid, rel);
   }
   return qrels;
-}
-
-function clip(s: string): string {
-  return s.length > 120 ? `${s.slice(0, 117)}...` : s;
 }

@@ -2,15 +2,10 @@ import assert from "node:assert/strict";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
-import {
-  documentText,
-  getBeirTriples,
-  listSplits,
-  loadBeir,
-  streamCorpus,
-} from "../../src/evaluation/beir.js";
+import { getBeirTriples } from "../../src/evaluation/triples.js";
+import { documentText, listSplits, loadBeir, streamCorpus } from "../../src/io/beir.js";
 import { DataError, FileFormatError } from "../../src/util/errors.js";
-import { shared, tempDir } from "./helpers.js";
+import { shared, tempDir } from "../evaluation/helpers.js";
 import { writeParquet } from "./parquet-writer.js";
 
 const pairs = (q: Map<string, Map<string, number>>) =>

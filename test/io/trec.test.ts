@@ -2,10 +2,10 @@ import assert from "node:assert/strict";
 import { readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
-import type { Run } from "../../src/evaluation/metrics.js";
-import { readQrels, readRun, writeRun } from "../../src/evaluation/trec.js";
+import type { Run } from "../../src/io/trec.js";
+import { readQrels, readRun, writeRun } from "../../src/io/trec.js";
 import { DataError } from "../../src/util/errors.js";
-import { shared, tempDir } from "./helpers.js";
+import { shared, tempDir } from "../evaluation/helpers.js";
 
 test("writeRun then readRun gives back the same run, ranked, atomically", async () => {
   const dir = tempDir();

@@ -1,10 +1,14 @@
+/**
+ * BEIR datasets: the folder layouts (JSONL or Hugging Face parquet), streamed corpus and
+ * queries, judgements, and the text a model sees for a document. Every reader of BEIR data in
+ * tslate (evaluation, `tslate index` / `search`, training) goes through this file.
+ */
 import { existsSync, readdirSync, statSync } from "node:fs";
 import { join, relative } from "node:path";
-import { asyncBufferFromFile, parquetMetadataAsync, parquetReadObjects } from "hyparquet";
 import { DataError, FileFormatError } from "../util/errors.js";
-import { readLines } from "./lines.js";
-import type { Qrels } from "./metrics.js";
-import { readQrels } from "./trec.js";
+import { readJsonl, readLines, showValue } from "./lines.js";
+import { countParquetRows, readParquet } from "./parquet.js";
+import { type Qrels, readQrels } from "./trec.js";
 
 /** One corpus document, as in BEIR's corpus.jsonl. */
 export interface BeirDocument {
@@ -129,16 +133,39 @@ function parquetFiles(dir: string): string[] {
   return out.sort();
 }
 
-/** Streams the corpus document by document (JSONL line by line, parquet row group by row group). */
-export async function* streamCorpus(dir: string): AsyncGenerator<BeirDocument> {
-  const files = locateBeirFiles(dir);
-  yield* streamRecords(files.corpus, "corpus");
+/**
+ * Streams the corpus document by document (JSONL line by line, parquet row group by row group).
+ * `path` is a BEIR folder, or one corpus file (`.jsonl`, `.jsonl.gz` or `.parquet`).
+ */
+export async function* streamCorpus(path: string): AsyncGenerator<BeirDocument> {
+  yield* streamRecords(recordFiles(path, "corpus"), "corpus");
 }
 
-/** Streams the queries (all of them, whatever their split). */
-export async function* streamQueries(dir: string): AsyncGenerator<BeirQuery> {
-  const files = locateBeirFiles(dir);
-  for await (const d of streamRecords(files.queries, "queries")) yield { id: d.id, text: d.text };
+/** Streams the queries (all of them, whatever their split) of a BEIR folder or queries file. */
+export async function* streamQueries(path: string): AsyncGenerator<BeirQuery> {
+  for await (const d of streamRecords(recordFiles(path, "queries"), "queries")) {
+    yield { id: d.id, text: d.text };
+  }
+}
+
+/**
+ * The files of one kind: `path` itself when it is a file; in a folder `<kind>.jsonl(.gz)`, else
+ * the parquet files under `<kind>/` (a folder may hold the corpus alone, for `tslate index`).
+ */
+function recordFiles(path: string, kind: "corpus" | "queries"): string[] {
+  if (existsSync(path) && statSync(path).isFile()) return [path];
+  if (!existsSync(path)) {
+    throw new FileFormatError(path, `${kind} file or BEIR folder not found`, { missing: true });
+  }
+  const jsonl = [`${kind}.jsonl`, `${kind}.jsonl.gz`].map((f) => join(path, f)).find(existsSync);
+  if (jsonl) return [jsonl];
+  const parquet = parquetFiles(join(path, kind));
+  if (parquet.length > 0) return parquet;
+  throw new FileFormatError(
+    path,
+    `no ${kind} in this folder: expected ${kind}.jsonl (or .jsonl.gz) or parquet files under ${kind}/`,
+    { missing: true },
+  );
 }
 
 async function* streamRecords(
@@ -154,8 +181,7 @@ async function* streamRecords(
   };
   for (let f = 0; f < paths.length; f++) {
     const path = paths[f];
-    const records = path.endsWith(".parquet") ? parquetRows(path) : jsonlRows(path);
-    for await (const { value, pos } of records) {
+    for await (const { value, pos } of recordsOf(path)) {
       const doc = toRecord(value, () => whereIn(path, pos), kind);
       const prev = seen.get(doc.id);
       if (prev !== undefined) {
@@ -169,62 +195,17 @@ async function* streamRecords(
   }
 }
 
+async function* recordsOf(path: string): AsyncGenerator<{ value: unknown; pos: number }> {
+  if (path.endsWith(".parquet")) {
+    for await (const { value, row } of readParquet(path)) yield { value, pos: row };
+  } else {
+    for await (const { value, lineNo } of readJsonl(path)) yield { value, pos: lineNo };
+  }
+}
+
 /** `file:line` for JSONL (1-based lines), `file:row n` for parquet (0-based rows). */
 function whereIn(path: string, pos: number): string {
   return path.endsWith(".parquet") ? `${path}:row ${pos}` : `${path}:${pos}`;
-}
-
-async function* jsonlRows(path: string): AsyncGenerator<{ value: unknown; pos: number }> {
-  for await (const { line, lineNo } of readLines(path)) {
-    if (line.trim() === "") continue;
-    let value: unknown;
-    try {
-      value = JSON.parse(line);
-    } catch (err) {
-      throw new DataError(
-        `${path}:${lineNo}: not valid JSON (${(err as Error).message}): "${line.slice(0, 80)}${line.length > 80 ? "..." : ""}"`,
-        { cause: err },
-      );
-    }
-    yield { value, pos: lineNo };
-  }
-}
-
-async function* parquetRows(
-  path: string,
-  columns?: string[],
-): AsyncGenerator<{ value: unknown; pos: number }> {
-  let file: Awaited<ReturnType<typeof asyncBufferFromFile>>;
-  let metadata: Awaited<ReturnType<typeof parquetMetadataAsync>>;
-  try {
-    file = await asyncBufferFromFile(path);
-    metadata = await parquetMetadataAsync(file);
-  } catch (err) {
-    throw new FileFormatError(path, `not a readable parquet file (${(err as Error).message})`, {
-      cause: err,
-    });
-  }
-  const present = new Set(
-    metadata.schema.slice(1).map((s: { name: string }) => s.name) as string[],
-  );
-  const wanted = columns?.filter((c) => present.has(c));
-  let rowStart = 0;
-  // One row group at a time: memory stays bounded by the largest row group.
-  for (const group of metadata.row_groups) {
-    const rowEnd = rowStart + Number(group.num_rows);
-    let rows: Record<string, unknown>[];
-    try {
-      rows = await parquetReadObjects({ file, metadata, rowStart, rowEnd, columns: wanted });
-    } catch (err) {
-      throw new FileFormatError(
-        path,
-        `cannot read rows ${rowStart}-${rowEnd} (${(err as Error).message})`,
-        { cause: err },
-      );
-    }
-    for (let i = 0; i < rows.length; i++) yield { value: rows[i], pos: rowStart + i };
-    rowStart = rowEnd;
-  }
 }
 
 function idOf(v: unknown): string | undefined {
@@ -235,46 +216,44 @@ function idOf(v: unknown): string | undefined {
 
 function toRecord(value: unknown, whereFn: () => string, kind: "corpus" | "queries"): BeirDocument {
   if (value === null || typeof value !== "object" || Array.isArray(value)) {
-    throw new DataError(`${whereFn()}: expected a JSON object per line, got ${show(value)}`);
+    throw new DataError(`${whereFn()}: expected an object per record, got ${showValue(value)}`);
   }
   const o = value as Record<string, unknown>;
-  const id = idOf(o._id);
+  // BEIR writes "_id"; "id" is accepted too (many JSONL exports use it).
+  const rawId = o._id ?? o.id;
+  const id = idOf(rawId);
   if (id === undefined || id === "") {
     throw new DataError(
-      `${whereFn()}: "_id" must be a non-empty string (or integer), got ${show(o._id)}; each ${kind} record needs {"_id", "text"}`,
+      `${whereFn()}: "_id" must be a non-empty string (or integer), got ${showValue(rawId)}; each ${kind} record needs {"_id", "text"}`,
     );
   }
   if (typeof o.text !== "string") {
     throw new DataError(
-      `${whereFn()}: "text" of ${kind} record "${id}" must be a string, got ${show(o.text)}`,
+      `${whereFn()}: "text" of ${kind} record "${id}" must be a string, got ${showValue(o.text)}`,
     );
   }
   if (o.title !== undefined && o.title !== null && typeof o.title !== "string") {
     throw new DataError(
-      `${whereFn()}: "title" of record "${id}" must be a string when present, got ${show(o.title)}`,
+      `${whereFn()}: "title" of record "${id}" must be a string when present, got ${showValue(o.title)}`,
     );
   }
   return { id, title: typeof o.title === "string" ? o.title : "", text: o.text };
-}
-
-/** A value for an error message, clipped so that a huge record cannot flood the terminal. */
-function show(v: unknown): string {
-  const text = JSON.stringify(v, (_k, x) => (typeof x === "bigint" ? String(x) : x)) ?? String(v);
-  return text.length > 100 ? `${text.slice(0, 97)}...` : text;
 }
 
 async function loadQrelsFiles(paths: string[]): Promise<Qrels> {
   if (paths.length === 1 && paths[0].endsWith(".tsv")) return readQrels(paths[0]);
   const qrels: Qrels = new Map();
   for (const path of paths) {
-    for await (const { value, pos } of parquetRows(path, ["query-id", "corpus-id", "score"])) {
-      const where = `row ${pos}`;
+    for await (const { value, row } of readParquet(path, {
+      columns: ["query-id", "corpus-id", "score"],
+    })) {
+      const where = `row ${row}`;
       const o = value as Record<string, unknown>;
       const q = idOf(o["query-id"]);
       const d = idOf(o["corpus-id"]);
       if (q === undefined || d === undefined || q === "" || d === "") {
         throw new DataError(
-          `${path}:${where}: qrels rows need "query-id" and "corpus-id" (string or integer), got ${JSON.stringify(o, (_k, v) => (typeof v === "bigint" ? String(v) : v))}`,
+          `${path}:${where}: qrels rows need "query-id" and "corpus-id" (string or integer), got ${showValue(o)}`,
         );
       }
       // NanoBEIR qrels have no score column: every listed pair is relevant.
@@ -323,17 +302,15 @@ export async function loadBeirQueries(
 
 /**
  * Number of corpus records, for progress bars, without parsing them: non-empty JSONL lines,
- * or the parquet footers' row counts.
+ * or the parquet footers' row counts. `source` is what loadBeirQueries located, a BEIR folder
+ * or a corpus file.
  */
-export async function countCorpus(files: BeirFiles): Promise<number> {
+export async function countCorpus(source: BeirFiles | string): Promise<number> {
+  const paths = typeof source === "string" ? recordFiles(source, "corpus") : source.corpus;
   let n = 0;
-  for (const path of files.corpus) {
-    if (path.endsWith(".parquet")) {
-      const meta = await parquetMetadataAsync(await asyncBufferFromFile(path));
-      n += Number(meta.num_rows);
-    } else {
-      for await (const { line } of readLines(path)) if (line.trim() !== "") n++;
-    }
+  for (const path of paths) {
+    if (path.endsWith(".parquet")) n += await countParquetRows(path);
+    else for await (const { line } of readLines(path)) if (line.trim() !== "") n++;
   }
   return n;
 }
@@ -377,44 +354,4 @@ export async function loadBeir(
   for await (const d of streamBeirCorpus(files)) corpus.push(d);
   checkJudgedDocuments(qrels, new Set(corpus.map((d) => d.id)), files);
   return { corpus, queries, qrels };
-}
-
-/**
- * (query, positive, negative) text triples from a loaded split, as PyLate's
- * `get_beir_triples`: one triple per judged (query, document) pair, the negative a document
- * drawn uniformly from the corpus. Unlike PyLate, the draw is seeded (default seed 42) and
- * skips documents judged relevant to that query, so a triple never pits a positive against
- * itself. Feed them to ColBERTTripletEvaluator.
- */
-export function getBeirTriples(
-  dataset: BeirDataset,
-  options: { seed?: number } = {},
-): [string, string, string][] {
-  const byId = new Map(dataset.corpus.map((d) => [d.id, d]));
-  if (dataset.corpus.length === 0) throw new DataError("the corpus is empty: no negatives to draw");
-  // mulberry32: a small, well-mixed 32-bit PRNG, so triples are reproducible.
-  let state = (options.seed ?? 42) >>> 0;
-  const random = () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  const out: [string, string, string][] = [];
-  for (const q of dataset.queries) {
-    const judged = dataset.qrels.get(q.id);
-    if (!judged) continue;
-    const relevant = new Set([...judged].filter(([, r]) => r > 0).map(([d]) => d));
-    if (relevant.size >= dataset.corpus.length) continue;
-    for (const docId of judged.keys()) {
-      const pos = byId.get(docId);
-      if (!pos) continue;
-      let neg = dataset.corpus[Math.floor(random() * dataset.corpus.length)];
-      while (relevant.has(neg.id))
-        neg = dataset.corpus[Math.floor(random() * dataset.corpus.length)];
-      out.push([q.text, documentText(pos), documentText(neg)]);
-    }
-  }
-  return out;
 }
