@@ -8,7 +8,6 @@
  */
 import type { Graph, Value } from "../graph/ir.js";
 import type { Feed } from "../graph/session.js";
-import type { TrainingGraphBuilder } from "../training/graph.js";
 import { InvalidArgumentError, ShapeError } from "../util/errors.js";
 import { colbertScoresGraph } from "./scores.js";
 import {
@@ -16,6 +15,7 @@ import {
   checkColumn,
   interleaveColumns,
   type LossGraph,
+  type LossGraphBuilder,
   type MaskOptions,
   type TokenizedColumn,
   tokenMask,
@@ -50,7 +50,7 @@ export class Contrastive implements ColBERTLoss<ContrastiveBatch> {
     }
   }
 
-  build(b: TrainingGraphBuilder): LossGraph {
+  build(b: LossGraphBuilder): LossGraph {
     const q = b.tower("query");
     const d = b.tower("document");
     return this.buildOnEmbeddings(b.graph, q.embeddings, d.embeddings);

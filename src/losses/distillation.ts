@@ -8,13 +8,13 @@
  * (KLDivLoss(reduction="batchmean", log_target=True)).
  */
 import type { Feed } from "../graph/session.js";
-import type { TrainingGraphBuilder } from "../training/graph.js";
 import { DataError, ShapeError } from "../util/errors.js";
 import { colbertKdScoresGraph } from "./scores.js";
 import {
   type ColBERTLoss,
   checkColumn,
   type LossGraph,
+  type LossGraphBuilder,
   type MaskOptions,
   type TokenizedColumn,
   tokenMask,
@@ -65,7 +65,7 @@ export class Distillation implements ColBERTLoss<DistillationBatch> {
     }
   }
 
-  build(b: TrainingGraphBuilder): LossGraph {
+  build(b: LossGraphBuilder): LossGraph {
     const g = b.graph;
     const k = this.documentsPerQuery;
     const q = b.tower("query");

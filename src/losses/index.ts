@@ -2,4 +2,10 @@
 export { CachedContrastive, type CachedContrastiveOptions } from "./cached-contrastive.js";
 export { Contrastive, type ContrastiveBatch, type ContrastiveOptions } from "./contrastive.js";
 export { Distillation, type DistillationBatch, type DistillationOptions } from "./distillation.js";
-export type { ColBERTLoss, LossGraph, MaskOptions, TokenizedColumn } from "./types.js";
+export type {
+  ColBERTLoss,
+  LossGraph,
+  LossGraphBuilder,
+  MaskOptions,
+  TokenizedColumn,
+} from "./types.js";

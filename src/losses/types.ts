@@ -2,9 +2,8 @@
  * What the losses share: tokenized columns as the collator produces them, the masks PyLate
  * derives from them, and the interface a loss implements to take part in a training graph.
  */
-import type { Value } from "../graph/ir.js";
+import type { Graph, Value } from "../graph/ir.js";
 import type { Feed } from "../graph/session.js";
-import type { TrainingGraphBuilder } from "../training/graph.js";
 import { ShapeError } from "../util/errors.js";
 
 /** One tokenized column ([batchSize, seqLength] row-major), as `ColBERT.tokenize` returns it. */
@@ -30,10 +29,25 @@ export interface LossGraph {
   readonly outputs: Record<string, Value>;
 }
 
+/**
+ * What a loss needs from the graph it is built into (training/graph.ts's TrainingGraphBuilder
+ * implements it): the graph, and encoder passes whose embeddings the loss scores. Declared
+ * here so that losses stand below training and do not import it.
+ */
+export interface LossGraphBuilder {
+  readonly graph: Graph;
+  /**
+   * Adds one encoder pass over a new group of inputs (`<name>_input_ids`,
+   * `<name>_attention_mask`[, `<name>_token_type_ids`]); embeddings are [batch, seq, E],
+   * L2-normalised per token.
+   */
+  tower(name: string): { readonly embeddings: Value };
+}
+
 /** A loss that can be trained: builds its graph once, then turns batches into feeds. */
 export interface ColBERTLoss<Batch> {
   readonly name: string;
-  build(builder: TrainingGraphBuilder): LossGraph;
+  build(builder: LossGraphBuilder): LossGraph;
   feeds(batch: Batch, masks: MaskOptions, usesTokenTypeIds: boolean): Record<string, Feed>;
   /** Number of training examples in a batch (queries). */
   size(batch: Batch): number;

@@ -280,8 +280,10 @@ export function readTrainConfig(file: string): TrainConfig {
 
 export interface RunTrainOptions {
   readonly log?: (message: string) => void;
-  /** Receives the trainer once built (e.g. to call `interrupt()`). */
-  readonly onTrainer?: (trainer: { interrupt(): void }) => void;
+  /** Receives the trainer once built (e.g. to call `stop()` on Ctrl-C). */
+  readonly onTrainer?: (trainer: { stop(): void }) => void;
+  /** Aborting it stops training after the current step, with a checkpoint (Trainer's `signal`). */
+  readonly signal?: AbortSignal;
 }
 
 /** Loads model and data, trains, returns the result. */
@@ -310,7 +312,13 @@ export async function runTrainConfig(
         )
       : undefined;
     const args: TrainingArguments = { ...config.training, outputDir: config.output };
-    const common = { model, args, evaluator, resumeFromCheckpoint: config.resumeFromCheckpoint };
+    const common = {
+      model,
+      args,
+      evaluator,
+      resumeFromCheckpoint: config.resumeFromCheckpoint,
+      signal: options.signal,
+    };
     let trainer: Trainer<never, never>;
     const d = config.data;
     if ("distillation" in d) {

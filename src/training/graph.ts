@@ -10,6 +10,7 @@
  */
 import { gradients } from "../graph/autodiff.js";
 import { Graph, type Value } from "../graph/ir.js";
+import type { LossGraphBuilder } from "../losses/types.js";
 import { linear } from "../models/backbones/common.js";
 import type { BackboneBuilder } from "../models/backbones/types.js";
 import {
@@ -30,7 +31,7 @@ export interface Tower {
   readonly usesTokenTypeIds: boolean;
 }
 
-export class TrainingGraphBuilder {
+export class TrainingGraphBuilder implements LossGraphBuilder {
   readonly graph = new Graph("tslate-train");
   readonly loader: ParameterLoader;
   readonly builder: BackboneBuilder;

@@ -2,7 +2,8 @@
  * The trainer: batches → loss and gradients (one ORT session) → gradient accumulation →
  * clipping → AdamW with a linear warmup/decay schedule, with checkpoints in PyLate's layout
  * plus optimiser state, resume, a JSONL loss log, a progress bar, evaluation callbacks, a
- * NaN stop that keeps the last good weights, and Ctrl-C that saves before exiting.
+ * NaN stop that keeps the last good weights, and `stop()` / an AbortSignal that saves a
+ * checkpoint before returning (the CLI wires Ctrl-C to it).
  *
  * Semantics follow the Hugging Face Trainer that PyLate uses (SentenceTransformerTrainer):
  * AdamW without decay on biases and LayerNorm weights, lr(t) = lr·t/warmup during warmup then
@@ -104,6 +105,8 @@ export interface TrainerSetup<Example, Batch> {
   readonly evaluator?: Evaluator;
   /** A checkpoint-N folder written by this trainer. */
   readonly resumeFromCheckpoint?: string;
+  /** Aborting it stops training as `stop()` does (the CLI aborts it on Ctrl-C). */
+  readonly signal?: AbortSignal;
 }
 
 export interface TrainResult {
@@ -201,7 +204,7 @@ export class Trainer<Example, Batch> {
     Pick<TrainingArguments, "maxSteps" | "warmupSteps" | "saveTotalLimit" | "threads">;
   private readonly trainable: TrainableModel;
   private readonly masks: MaskOptions;
-  private interrupted = false;
+  private stopRequested = false;
 
   constructor(private readonly setup: TrainerSetup<Example, Batch>) {
     this.args = { ...DEFAULT_TRAINING_ARGUMENTS, ...setup.args };
@@ -225,9 +228,18 @@ export class Trainer<Example, Batch> {
     this.masks = maskOptions(setup.model);
   }
 
-  /** Asks the running `train()` to save a checkpoint and return after the current step. */
-  interrupt(): void {
-    this.interrupted = true;
+  /**
+   * Asks the running `train()` to finish its current optimiser step, save a checkpoint and
+   * return `interrupted: true` (resume from it with `resumeFromCheckpoint`). The library
+   * installs no signal handler: a program that wants Ctrl-C to do this calls `stop()` (or
+   * aborts `signal`) from its own handler, as `tslate train` does.
+   */
+  stop(): void {
+    this.stopRequested = true;
+  }
+
+  private stopping(): boolean {
+    return this.stopRequested || this.setup.signal?.aborted === true;
   }
 
   private batchesPerEpoch(): number {
@@ -364,10 +376,6 @@ export class Trainer<Example, Batch> {
     if (this.setup.resumeFromCheckpoint)
       state = { ...this.resume(this.setup.resumeFromCheckpoint, params, opt), totalSteps: total };
 
-    const onSigint = () => {
-      this.interrupted = true;
-    };
-    process.once("SIGINT", onSigint);
     const progress = makeProgress(a.showProgress);
     progress.start(total, "training");
     progress.increment(state.globalStep);
@@ -461,7 +469,7 @@ export class Trainer<Example, Batch> {
           if (a.saveSteps > 0 && state.globalStep % a.saveSteps === 0)
             this.saveCheckpoint(params, opt, state);
           if (a.evalSteps > 0 && state.globalStep % a.evalSteps === 0) await runEval();
-          if (this.interrupted) {
+          if (this.stopping()) {
             const saved = this.saveCheckpoint(params, opt, state);
             return {
               globalStep: state.globalStep,
@@ -488,7 +496,6 @@ export class Trainer<Example, Batch> {
         evaluations,
       };
     } finally {
-      process.removeListener("SIGINT", onSigint);
       progress.stop();
       await step.dispose();
     }

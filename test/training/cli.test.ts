@@ -222,6 +222,41 @@ test("tslate train --config trains and saves a PyLate model", async () => {
   );
 });
 
+test("tslate train: Ctrl-C (the CLI's handler, not the library's) saves a checkpoint and stops", async () => {
+  writeFileSync(join(dir, "train.jsonl"), `${ROWS.map((r) => JSON.stringify(r)).join("\n")}\n`);
+  const config = join(dir, "train-sigint.json");
+  writeFileSync(
+    config,
+    JSON.stringify({
+      model: MODEL,
+      data: { triplets: "train.jsonl" },
+      loss: { name: "Contrastive" },
+      training: { batchSize: 2, maxSteps: 3, learningRate: 1e-3, threads: 1, saveSteps: 0 },
+      output: "run-sigint",
+    }),
+  );
+  const listeners = process.listenerCount("SIGINT");
+  // The data log line comes just before the trainer is built; the SIGINT goes out on the next
+  // turn of the event loop, once the CLI's handler is installed and training has started.
+  const err = {
+    write: (t: string) => {
+      if (/training triplets/.test(t)) setImmediate(() => process.emit("SIGINT"));
+      return true;
+    },
+  };
+  const chunks: string[] = [];
+  const result = await runTrainCommand(
+    { config, progress: false },
+    { write: (t: string) => chunks.push(t) },
+    err,
+  );
+  assert.equal(result.interrupted, true);
+  assert.equal(result.globalStep, 1);
+  assert.ok(existsSync(join(dir, "run-sigint", "checkpoint-1", "optimizer.safetensors")));
+  assert.match(chunks.join(""), /interrupted at step 1; checkpoint saved in .*checkpoint-1/);
+  assert.equal(process.listenerCount("SIGINT"), listeners, "the CLI removes its handler");
+});
+
 test("evaluation during training: live encoder = ColBERT.encode, retrieval = brute-force MaxSim", async () => {
   const trainable = trainableModel(model);
   const params = trainableParameters(trainable);

@@ -179,13 +179,13 @@ test("resume from a checkpoint continues exactly where the run stopped", async (
     gradientAccumulationSteps: 1,
   }).train();
   const half = tmp();
-  // Ctrl-C after step 2 (sent from the evaluator that runs at step 2): the trainer saves
+  // stop() after step 2 (called from the evaluator that runs at step 2): the trainer saves
   // checkpoint-2 and returns.
   const t = trainer(
     { outputDir: half, maxSteps: 4, saveSteps: 0, evalSteps: 2 },
     {
       evaluator: async () => {
-        process.emit("SIGINT");
+        t.stop();
         return {};
       },
     },
@@ -214,6 +214,40 @@ test("resume from a checkpoint continues exactly where the run stopped", async (
     log.map((l) => l.step),
     [1, 2, 3, 4],
   );
+});
+
+test("an aborted signal stops training with a checkpoint; the library installs no signal handler", async () => {
+  const out = tmp();
+  const controller = new AbortController();
+  const sigint = process.listenerCount("SIGINT");
+  let duringTraining = -1;
+  const t = new Trainer({
+    model,
+    loss: new Contrastive(),
+    examples: EXAMPLES,
+    collate: (e) => {
+      // Called inside train(): no process-level handler has been added.
+      duringTraining = process.listenerCount("SIGINT");
+      controller.abort();
+      return collator.contrastive(e);
+    },
+    args: {
+      outputDir: out,
+      batchSize: 3,
+      maxSteps: 4,
+      saveSteps: 0,
+      showProgress: false,
+      threads: 1,
+    },
+    signal: controller.signal,
+  });
+  const r = await t.train();
+  assert.equal(duringTraining, sigint);
+  assert.equal(r.interrupted, true);
+  assert.equal(r.globalStep, 1);
+  assert.equal(r.savedTo, join(out, "checkpoint-1"));
+  assert.ok(existsSync(join(out, "checkpoint-1", "optimizer.safetensors")));
+  assert.ok(!existsSync(join(out, "model.safetensors")), "no final model when stopped");
 });
 
 test("gradient accumulation averages the micro-batch gradients, clipping scales them, then one AdamW step", async () => {

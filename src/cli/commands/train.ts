@@ -23,7 +23,21 @@ export async function runTrainCommand(
     },
     resumeFromCheckpoint: o.resume ?? config.resumeFromCheckpoint,
   };
-  const result = await runTrainConfig(run, { log: (m) => err.write(`tslate train: ${m}\n`) });
+  // Ctrl-C: the trainer finishes its step and saves a checkpoint (the handler is the CLI's,
+  // not the library's); a second Ctrl-C kills the process as usual.
+  let onSigint: (() => void) | undefined;
+  let result: TrainResult;
+  try {
+    result = await runTrainConfig(run, {
+      log: (m) => err.write(`tslate train: ${m}\n`),
+      onTrainer: (trainer) => {
+        onSigint = () => trainer.stop();
+        process.once("SIGINT", onSigint);
+      },
+    });
+  } finally {
+    if (onSigint) process.removeListener("SIGINT", onSigint);
+  }
   for (const e of result.evaluations) {
     out.write(
       `step ${e.step}: ${Object.entries(e.metrics)
