@@ -41,6 +41,8 @@ export interface Fetched {
 export interface GraphSessionOptions extends RuntimeOptions {
   /** External tensors smaller than this are embedded in the model (default 1024 bytes). */
   readonly embedBelowBytes?: number;
+  /** Most bytes of weights embedded in the model (default 1.9 GiB, protobuf's 2 GiB cap). */
+  readonly maxEmbeddedBytes?: number;
   /** Opens the session (default: onnxruntime-node); tests may pass a fake. */
   readonly openSession?: (
     model: RuntimeModel,
@@ -95,15 +97,26 @@ export interface RuntimeModel {
 // Protobuf messages cannot exceed 2 GiB; leave room for the rest of the model.
 const MAX_EMBEDDED_BYTES = 1.9 * 2 ** 30;
 
+/** True when the value holds the file's bytes as they are (no conversion needed). */
+function storedAsIs(v: Value, ref: ExternalTensor): boolean {
+  return v.dtype === ref.storedAs;
+}
+
 /**
- * Serialises `graph` for onnxruntime. float32 weights in the directory holding most weight
- * bytes stay in their files (external data, read or mapped by ORT, no copy through JS);
- * others (float16/bfloat16 converted to float32, files elsewhere, tiny tensors) are embedded.
+ * Serialises `graph` for onnxruntime. Weights in the directory holding most weight bytes stay
+ * in their files whenever the value has the file's dtype (float32, or float16/bfloat16 values
+ * that the graph casts): external data, read or mapped by ORT, no copy through JS. Others
+ * (a float32 value over a half-precision file, files elsewhere, tiny tensors) are embedded,
+ * at most `maxEmbeddedBytes` in all (default 1.9 GiB, protobuf's limit).
  */
-export function prepareRuntimeModel(graph: Graph, embedBelowBytes = 1024): RuntimeModel {
+export function prepareRuntimeModel(
+  graph: Graph,
+  embedBelowBytes = 1024,
+  maxEmbeddedBytes = MAX_EMBEDDED_BYTES,
+): RuntimeModel {
   const bytesPerDir = new Map<string, number>();
   for (const v of graph.initializers) {
-    if (v.source?.kind !== "external" || v.source.ref.storedAs !== "float32") continue;
+    if (v.source?.kind !== "external" || !storedAsIs(v, v.source.ref)) continue;
     const dir = dirname(realFile(v.source.ref.file));
     bytesPerDir.set(dir, (bytesPerDir.get(dir) ?? 0) + v.source.ref.byteLength);
   }
@@ -113,25 +126,20 @@ export function prepareRuntimeModel(graph: Graph, embedBelowBytes = 1024): Runti
   let embedded = 0;
   const resolveExternal = (v: Value, ref: ExternalTensor): ExternalPlacement => {
     const abs = realFile(ref.file);
-    if (
-      ref.storedAs === "float32" &&
-      ref.byteLength >= embedBelowBytes &&
-      dirname(abs) === folder
-    ) {
+    if (storedAsIs(v, ref) && ref.byteLength >= embedBelowBytes && dirname(abs) === folder) {
       return { location: basename(abs), offset: ref.byteOffset, length: ref.byteLength };
     }
     const raw = readRange(ref.file, ref.byteOffset, ref.byteLength);
-    const f32 =
-      ref.storedAs === "float32"
-        ? raw
-        : new Uint8Array(bytesToFloat32(raw, ref.storedAs === "float16" ? "F16" : "BF16").buffer);
-    embedded += f32.byteLength;
-    if (embedded > MAX_EMBEDDED_BYTES) {
+    const bytes = storedAsIs(v, ref)
+      ? raw
+      : new Uint8Array(bytesToFloat32(raw, ref.storedAs === "float16" ? "F16" : "BF16").buffer);
+    embedded += bytes.byteLength;
+    if (embedded > maxEmbeddedBytes) {
       throw new UnsupportedError(
-        `weights that must be embedded in the ONNX model (float16/bfloat16, or outside ${folder}) exceed 1.9 GiB at "${v.name}"; convert the checkpoint to float32 safetensors in one directory`,
+        `weights that must be embedded in the ONNX model (outside ${folder}, or float32 values over float16/bfloat16 data) exceed ${(maxEmbeddedBytes / 2 ** 30).toFixed(2)} GiB at "${v.name}"; keep the checkpoint's weight files in one directory`,
       );
     }
-    return { raw: f32 };
+    return { raw: bytes };
   };
   return { bytes: serializeGraph(graph, { resolveExternal }), externalFolder: folder };
 }
@@ -146,7 +154,7 @@ export class GraphSession {
   ) {}
 
   static async create(graph: Graph, options: GraphSessionOptions = {}): Promise<GraphSession> {
-    const model = prepareRuntimeModel(graph, options.embedBelowBytes);
+    const model = prepareRuntimeModel(graph, options.embedBelowBytes, options.maxEmbeddedBytes);
     const open = options.openSession ?? createInferenceSession;
     return new GraphSession(graph, await open(model, options));
   }

@@ -74,12 +74,19 @@ export class WeightLoader {
     const info = this.store.expect(name, shape);
     const storedAs =
       info.dtype === "F32" ? "float32" : info.dtype === "F16" ? "float16" : "bfloat16";
-    const v = this.graph.external(name, "float32", shape, {
+    const ref = {
       file: info.file,
       byteOffset: info.byteOffset,
       byteLength: info.byteLength,
       storedAs,
-    });
+    } as const;
+    // Half-precision tensors stay in their file in their own dtype and are cast in the graph
+    // (ORT folds the Cast at load): nothing is converted into the model bytes, so checkpoints
+    // of any size load (protobuf caps embedded data at 2 GiB).
+    const v =
+      storedAs === "float32"
+        ? this.graph.external(name, "float32", shape, ref)
+        : this.graph.cast(this.graph.external(name, storedAs, shape, ref), "float32");
     this.loaded.set(name, v);
     return v;
   }
@@ -182,4 +189,38 @@ export function attention(
   const probs = g.softmax(g.add(scores, bias), -1);
   const ctx = g.transpose(g.matmul(probs, v), [0, 2, 1, 3]);
   return g.reshape(ctx, [0, 0, -1]);
+}
+
+/** cos/sin tables [seq, dim] of rotary embeddings at positions 0..L-1 (HF default rope). */
+export interface RopeTables {
+  readonly cos: Value;
+  readonly sin: Value;
+  readonly dim: number;
+}
+
+/** inv_freq[i] = 1 / theta^(2i/d) in float32, as HF's default rope init computes it. */
+export function ropeInverseFrequencies(theta: number, headDim: number): Float32Array {
+  const out = new Float32Array(headDim / 2);
+  for (let i = 0; i < out.length; i++) {
+    out[i] = 1 / Math.fround(theta ** Math.fround((2 * i) / headDim));
+  }
+  return out;
+}
+
+/** Rotary tables for positions 0..seq-1 of `ids` ([batch, seq]), angles p·inv_freq. */
+export function ropeTables(g: Graph, ids: Value, theta: number, dim: number): RopeTables {
+  const positions = g.range(g.ints(0), seqLength(g, ids), g.ints(1));
+  const posF = g.unsqueeze(g.cast(positions, "float32"), [1]);
+  const invFreq = g.constant(ropeInverseFrequencies(theta, dim), { shape: [1, dim / 2] });
+  const ang = g.mul(posF, invFreq);
+  const emb = g.concat([ang, ang], -1); // [seq, dim]
+  return { cos: g.unary("Cos", emb), sin: g.unary("Sin", emb), dim };
+}
+
+/** u·cos + rotate_half(u)·sin over the last axis of [batch, heads, seq, dim] (GPT-NeoX style). */
+export function applyRope(g: Graph, u: Value, r: RopeTables): Value {
+  const half = r.dim / 2;
+  const [u1, u2] = g.split(u, [half, half], -1);
+  const rotated = g.concat([g.unary("Neg", u2), u1], -1);
+  return g.add(g.mul(u, r.cos), g.mul(rotated, r.sin));
 }

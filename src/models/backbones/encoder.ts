@@ -70,6 +70,12 @@ export interface EncoderOptions extends EncoderGraphOptions {
   weightPrefix?: string;
   /** ORT intra-op threads (default: all cores). */
   threads?: number;
+  /**
+   * Most weight bytes embedded in the ONNX model (default 1.9 GiB). Weights in the
+   * checkpoint's directory are referenced in place whatever their dtype, so this only bounds
+   * tensors that must be copied (files elsewhere); tests lower it to prove that.
+   */
+  maxEmbeddedBytes?: number;
   /** Let idle ORT threads spin (ORT default true; false is kinder on a shared machine). */
   allowSpinning?: boolean;
   /**
@@ -269,6 +275,7 @@ export async function createEncoder(
   const session = await GraphSession.create(built.graph, {
     threads: options.threads,
     allowSpinning: options.allowSpinning,
+    maxEmbeddedBytes: options.maxEmbeddedBytes,
   });
   const vocab = config.int("vocab_size");
   const maxLength = builder.maxSequenceLength(config);
