@@ -20,20 +20,14 @@ import {
   type HfConfig,
   linear,
   maskBias,
+  ropeInverseFrequencies,
   seqLength,
   splitHeads,
   type WeightLoader,
 } from "./common.js";
 import type { BackboneBuilder, BackboneInputs, BackboneOutputs } from "./types.js";
 
-/** inv_freq[i] = 1 / theta^(2i/d) in float32, as HF's default rope init computes it. */
-export function ropeInverseFrequencies(theta: number, headDim: number): Float32Array {
-  const out = new Float32Array(headDim / 2);
-  for (let i = 0; i < out.length; i++) {
-    out[i] = 1 / Math.fround(theta ** Math.fround((2 * i) / headDim));
-  }
-  return out;
-}
+export { ropeInverseFrequencies };
 
 function ropeThetas(config: HfConfig): { global: number; local: number } {
   // transformers >= 5 writes rope_parameters per layer type; older configs the two keys.
