@@ -27,7 +27,7 @@ import { cpus, loadavg, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { bucketOf, bucketsAtQuantiles, quantile } from "../src/indexes/codec.js";
 import { Exact } from "../src/indexes/exact.js";
-import { argmaxABt, setKernelThreads } from "../src/indexes/kernels.js";
+import { argmaxABt } from "../src/indexes/kernels.js";
 import { PLAID } from "../src/indexes/plaid.js";
 import { maxSim } from "../src/scores/maxsim.js";
 import { writeFileAtomic } from "../src/util/atomic.js";
@@ -239,7 +239,7 @@ async function runVariant(study: Study, variant: string): Promise<Record<string,
   const qz = quantizerFor(study, variant);
   const dim = study.corpus.dim;
   const dir = join(tmpdir(), `tslate-bench-codec-${process.pid}`);
-  const exact = await Exact.create(dir);
+  const exact = await Exact.create(dir, { kernels: { threads: 2 } });
   let cosSum = 0;
   try {
     let ids: string[] = [];
@@ -265,7 +265,6 @@ async function runVariant(study: Study, variant: string): Promise<Record<string,
       }
     }
     if (ids.length) await exact.add(ids, embs);
-    setKernelThreads(2);
     const ranked = toRanked(await exact.search(study.queries, { k: 10 }));
     const row: Record<string, unknown> = {
       variant,

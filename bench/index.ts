@@ -30,7 +30,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } fr
 import { cpus, loadavg, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { Exact } from "../src/indexes/exact.js";
-import { gemmABt, setKernelThreads } from "../src/indexes/kernels.js";
+import { gemmABt } from "../src/indexes/kernels.js";
 import { ParallelSearcher } from "../src/indexes/parallel.js";
 import { PLAID } from "../src/indexes/plaid.js";
 import { writeFileAtomic } from "../src/util/atomic.js";
@@ -83,7 +83,7 @@ async function exactTopK(corpus: BenchCorpus, queries: Matrix[], k: number): Pro
       D.set(m.data, p);
       p += m.data.length;
     }
-    const S = await gemmABt(Q, qRows, D, tok, dim); // [qRows, tok]
+    const S = await gemmABt(Q, qRows, D, tok, dim, { threads: 2 }); // [qRows, tok]
     for (let qi = 0; qi < nq; qi++) {
       const q = queries[qi];
       let start = 0;
@@ -167,7 +167,7 @@ async function buildSet(
   const loadAtBuild = loadavg().map((x) => +x.toFixed(2));
 
   // Build (streaming; memory sampled every 50 ms).
-  setKernelThreads(2);
+  // Build and ground truth with 2 onnxruntime threads; every search below with 1.
   const rss0 = process.memoryUsage().rss;
   let peak = rss0;
   const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 50);
@@ -175,6 +175,7 @@ async function buildSet(
   const plaid = await PLAID.build(plaidDir, corpus.stream(), {
     buildMemoryTokens: options.buildMemoryTokens,
     nbits: options.nbits,
+    kernels: { threads: 2 },
   });
   const buildSeconds = (performance.now() - t0) / 1000;
   clearInterval(sampler);
@@ -218,7 +219,6 @@ async function buildSet(
   console.log(`ground truth in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
 
   // Exact index: q/s on a few queries, and agreement with the streamed ground truth.
-  setKernelThreads(1);
   const few = queries.slice(0, options.slowQueries);
   t0 = performance.now();
   const ex = await exact.search(few, { k: 10 });
@@ -336,7 +336,6 @@ async function runSet(name: string, corpus: BenchCorpus, queries: Matrix[], opti
   const truth = state.truth;
   const exactQps = state.exact.queriesPerSecond1Thread;
 
-  setKernelThreads(1);
   const slow = Math.min(queries.length, options.slowRows);
   const settings = settingsFor(state, corpus.docs, queries.length, slow).filter((s) =>
     options.rows.has(s.group),

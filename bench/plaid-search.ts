@@ -9,7 +9,7 @@
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
-import { gemmABt, setKernelThreads } from "../src/indexes/kernels.js";
+import { gemmABt } from "../src/indexes/kernels.js";
 import { PLAID } from "../src/indexes/plaid.js";
 import type { Matrix } from "../src/util/matrix.js";
 import { SyntheticCorpus, scifactLengths } from "./index-data.js";
@@ -44,7 +44,7 @@ async function exactTopK(k: number): Promise<string[][]> {
   }
   for (let d = 0; d < corpus.docs; d++) {
     const m = corpus.document(d);
-    const S = await gemmABt(Q, rows, m.data, m.rows, 128);
+    const S = await gemmABt(Q, rows, m.data, m.rows, 128, { threads: 2 });
     for (let qi = 0; qi < queries.length; qi++) {
       let total = 0;
       for (let i = 0; i < queries[qi].rows; i++) {
@@ -75,10 +75,9 @@ function recall(got: string[][], truth: string[][]): number {
   return hit / tot;
 }
 
-setKernelThreads(2);
 if (!existsSync(join(dir, "manifest.json"))) {
   const t0 = performance.now();
-  const idx = await PLAID.build(dir, corpus.stream());
+  const idx = await PLAID.build(dir, corpus.stream(), { kernels: { threads: 2 } });
   await idx.close();
   console.log(`built in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
 }
@@ -87,7 +86,6 @@ if (!existsSync(truthFile)) {
   writeFileSync(truthFile, JSON.stringify(await exactTopK(10)));
 }
 const truth = JSON.parse(readFileSync(truthFile, "utf8")) as string[][];
-setKernelThreads(1);
 const index = await PLAID.open(dir, { verifyChecksums: false });
 const all: Record<string, Record<string, number>> = {
   default: {},

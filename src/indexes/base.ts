@@ -1,6 +1,7 @@
 import { ConfigError, IndexError, InvalidArgumentError } from "../util/errors.js";
 import { checkMatrix, type Matrix } from "../util/matrix.js";
 import { fuseRrf, fuseRsf } from "./fusion.js";
+import { checkKernelOptions, type KernelOptions } from "./kernels.js";
 import { MetadataStore } from "./metadata.js";
 import {
   type ChunkRef,
@@ -28,6 +29,8 @@ export interface BaseIndexOptions {
   textFields?: string[];
   /** Verify the SHA-256 of every file when opening (default true). */
   verifyChecksums?: boolean;
+  /** Which compute kernels this object uses (not stored: a setting of this process). */
+  kernels?: KernelOptions;
 }
 
 /** Options of `open` (all index types). */
@@ -46,6 +49,26 @@ export interface OpenOptions {
    * so that its workers do not each hold the index); files not in it are read from disk.
    */
   sharedFiles?: ReadonlyMap<string, Uint8Array>;
+  /** Which compute kernels this object uses (default: all fast paths on, 1 thread). */
+  kernels?: KernelOptions;
+}
+
+/** The search options every index takes; index types add their own. */
+export const BASE_SEARCH_KEYS: readonly string[] = ["k", "filter", "subset"];
+
+/**
+ * Rejects keys that are not search options of this index (a typo such as `nIvfProb` would
+ * otherwise be ignored silently). Keys holding `undefined` count as absent.
+ */
+export function checkSearchKeys(options: object, extra: readonly string[], what: string): void {
+  if (options === null || typeof options !== "object" || Array.isArray(options))
+    throw new InvalidArgumentError(`search options must be an object, got ${String(options)}`);
+  for (const [key, value] of Object.entries(options)) {
+    if (value === undefined || BASE_SEARCH_KEYS.includes(key) || extra.includes(key)) continue;
+    throw new InvalidArgumentError(
+      `unknown search option ${JSON.stringify(key)} for ${what}; allowed: ${[...BASE_SEARCH_KEYS, ...extra].join(", ")}`,
+    );
+  }
 }
 
 /** What a subclass produces for a batch of new documents, before the commit. */
@@ -70,7 +93,9 @@ export interface DocSlot {
  * deletions, the manifest commit protocol, metadata, filters, keyword and hybrid search.
  * Subclasses encode documents into chunk sections and score queries.
  */
-export abstract class BaseIndex implements MultiVectorIndex {
+export abstract class BaseIndex<O extends SearchOptions = SearchOptions, P = unknown>
+  implements MultiVectorIndex
+{
   protected readonly store: IndexDirectory;
   protected manifest: Manifest;
   protected meta: MetadataStore;
@@ -85,6 +110,8 @@ export abstract class BaseIndex implements MultiVectorIndex {
   /** Opened with `readOnly`: no writes, no garbage collection. */
   protected readOnly = false;
   private writing: Promise<unknown> = Promise.resolve();
+  /** Compute kernels of this object (a process setting, never stored). */
+  protected kernels: KernelOptions = {};
 
   protected constructor(store: IndexDirectory, manifest: Manifest, meta: MetadataStore) {
     this.store = store;
@@ -93,6 +120,11 @@ export abstract class BaseIndex implements MultiVectorIndex {
   }
 
   // ---- life cycle ----
+
+  /** Sets the compute kernels of this object (create and open options). */
+  protected useKernels(kernels: KernelOptions | undefined): void {
+    this.kernels = checkKernelOptions(kernels);
+  }
 
   protected static initDirectory(
     dir: string,
@@ -151,6 +183,7 @@ export abstract class BaseIndex implements MultiVectorIndex {
   protected loadAll(options: OpenOptions): void {
     const verify = options.verifyChecksums ?? true;
     this.readOnly = options.readOnly ?? false;
+    this.useKernels(options.kernels);
     const m = this.manifest;
     this.chunks = [];
     this.slots = new Array(m.nextDocno);
@@ -263,6 +296,14 @@ export abstract class BaseIndex implements MultiVectorIndex {
   protected async beforeDeleteCommit(_docnos: number[]): Promise<Manifest["files"] | undefined> {
     return undefined;
   }
+  /** Search option names of this index type beyond k, filter and subset. */
+  protected abstract searchKeys(): readonly string[];
+  /**
+   * This call's index-specific search parameters, checked and with the index's defaults
+   * filled in. They travel down as an argument: nothing per call is stored on the object,
+   * so concurrent searches with different options cannot see each other's.
+   */
+  protected abstract searchParameters(options: O): P;
   /**
    * Scores every query against the allowed documents: per query [docno, score] best first, at
    * most k (queries go together so that an index can share work across them).
@@ -272,6 +313,7 @@ export abstract class BaseIndex implements MultiVectorIndex {
     k: number,
     allowed: Uint8Array | null,
     allowedCount: number,
+    params: P,
   ): Promise<[number, number][][]>;
 
   // ---- writes ----
@@ -516,9 +558,11 @@ export abstract class BaseIndex implements MultiVectorIndex {
     return kk;
   }
 
-  async search(queries: Matrix[], options: SearchOptions = {}): Promise<SearchResult[][]> {
+  async search(queries: Matrix[], options: O = {} as O): Promise<SearchResult[][]> {
     this.checkOpen();
+    checkSearchKeys(options, this.searchKeys(), `the ${this.manifest.type} index`);
     const k = this.checkK(options.k);
+    const params = this.searchParameters(options);
     if (!Array.isArray(queries))
       throw new InvalidArgumentError("queries must be an array of matrices");
     queries.forEach((q, i) => {
@@ -526,7 +570,7 @@ export abstract class BaseIndex implements MultiVectorIndex {
     });
     const { mask, count } = this.allowedMask(options);
     if (count === 0) return queries.map(() => []);
-    const hits = await this.searchBatch(queries, k, mask, count);
+    const hits = await this.searchBatch(queries, k, mask, count, params);
     return hits.map((h) => h.map(([d, score]) => ({ id: this.idOf[d], score })));
   }
 
@@ -569,7 +613,7 @@ export abstract class BaseIndex implements MultiVectorIndex {
         `fusion must be "rsf" or "rrf", got ${JSON.stringify(fusion)}`,
       );
     const candidates = this.checkK(options.candidates ?? Math.max(4 * k, 50));
-    const sub = { filter: options.filter, subset: options.subset, k: candidates };
+    const sub = { filter: options.filter, subset: options.subset, k: candidates } as O;
     const vec = await this.search(queries, sub);
     const kw = await this.keywordSearch(texts, sub);
     return vec.map((v, i) =>

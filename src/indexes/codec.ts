@@ -1,6 +1,6 @@
 import { ConfigError } from "../util/errors.js";
 import { mulberry32 } from "../util/random.js";
-import { argmaxABt } from "./kernels.js";
+import { argmaxABt, type KernelOptions } from "./kernels.js";
 
 /**
  * The PLAID residual codec (ColBERTv2 / fast-plaid): every token is stored as the id of its
@@ -46,7 +46,12 @@ export async function kmeans(
   points: Float32Array,
   dim: number,
   k: number,
-  options: { iterations: number; maxPointsPerCentroid: number; seed: number },
+  options: {
+    iterations: number;
+    maxPointsPerCentroid: number;
+    seed: number;
+    kernels?: KernelOptions;
+  },
 ): Promise<Float32Array> {
   const rand = rng(options.seed);
   let n = points.length / dim;
@@ -84,7 +89,7 @@ export async function kmeans(
       for (let t = 0; t < dim; t++) s += c[j * dim + t] * c[j * dim + t];
       bias[j] = -0.5 * s;
     }
-    const labels = await argmaxABt(x, n, c, kk, dim, bias);
+    const labels = await argmaxABt(x, n, c, kk, dim, bias, options.kernels);
     sums.fill(0);
     counts.fill(0);
     for (let i = 0; i < n; i++) {
@@ -119,6 +124,7 @@ export interface CodecTrainOptions {
   kmeansIterations: number;
   maxPointsPerCentroid: number;
   seed: number;
+  kernels?: KernelOptions;
 }
 
 /** The fast-plaid rule for the number of centroids. */
@@ -167,10 +173,19 @@ export async function trainCodec(
       iterations: options.kmeansIterations,
       maxPointsPerCentroid: options.maxPointsPerCentroid,
       seed: options.seed,
+      kernels: options.kernels,
     }),
   );
   const hn = held.length / dim;
-  const codes = await argmaxABt(held, hn, centroids, centroids.length / dim, dim);
+  const codes = await argmaxABt(
+    held,
+    hn,
+    centroids,
+    centroids.length / dim,
+    dim,
+    undefined,
+    options.kernels,
+  );
   const residuals = new Float32Array(held.length);
   const norms = new Float32Array(hn);
   for (let i = 0; i < hn; i++) {

@@ -8,6 +8,10 @@ import {
 } from "./base.js";
 import { gemmABt } from "./kernels.js";
 import type { ChunkRef } from "./store.js";
+import type { SearchOptions } from "./types.js";
+
+/** Search options of Exact beyond k, filter and subset: none. */
+export const EXACT_SEARCH_KEYS: readonly string[] = [];
 
 export type ExactOptions = BaseIndexOptions;
 
@@ -20,12 +24,14 @@ const BLOCK_SCORES = 8 * 1024 * 1024;
  * Search multiplies all query tokens of a batch with runs of consecutive document tokens
  * (one matrix product each) and reduces the scores per document.
  */
-export class Exact extends BaseIndex {
+export class Exact extends BaseIndex<SearchOptions, null> {
   static readonly TYPE = "exact";
 
   static async create(dir: string, options: ExactOptions = {}): Promise<Exact> {
     const { store, manifest, meta } = BaseIndex.initDirectory(dir, Exact.TYPE, options, {});
-    return new Exact(store, manifest, meta);
+    const index = new Exact(store, manifest, meta);
+    index.useKernels(options.kernels);
+    return index;
   }
 
   static async open(dir: string, options: OpenOptions = {}): Promise<Exact> {
@@ -59,6 +65,15 @@ export class Exact extends BaseIndex {
     const dim = this.manifest.dim;
     const data = this.chunks[s.chunk].sections.embeddings as Float32Array;
     return { data: data.subarray(s.start * dim, (s.start + s.len) * dim), rows: s.len, cols: dim };
+  }
+
+  /** Exact search takes only k, filter and subset. */
+  protected searchKeys(): readonly string[] {
+    return EXACT_SEARCH_KEYS;
+  }
+
+  protected searchParameters(_options: SearchOptions): null {
+    return null;
   }
 
   protected async searchBatch(
@@ -105,7 +120,14 @@ export class Exact extends BaseIndex {
         }
         const last = this.slots[docs[e - 1]];
         const width = last.start + last.len - lo;
-        const S = await gemmABt(Q, rows, data.subarray(lo * dim, (lo + width) * dim), width, dim);
+        const S = await gemmABt(
+          Q,
+          rows,
+          data.subarray(lo * dim, (lo + width) * dim),
+          width,
+          dim,
+          this.kernels,
+        );
         for (let j = 0; j < queries.length; j++) {
           const nq = queries[j].rows;
           if (nq === 0) continue;

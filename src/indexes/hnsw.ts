@@ -19,7 +19,7 @@ import {
 } from "./base.js";
 import type { MetadataStore } from "./metadata.js";
 import type { ChunkRef, FileRef, IndexDirectory, Manifest } from "./store.js";
-import type { SearchOptions, SearchResult } from "./types.js";
+import type { SearchOptions } from "./types.js";
 
 /** The subset of hnswlib-node's HierarchicalNSW used here (STYLE.md §7). */
 interface HnswLike {
@@ -64,7 +64,16 @@ export const DEFAULT_HNSW_CONFIG: Readonly<HnswConfig> = Object.freeze({
 
 export interface HnswOptions extends BaseIndexOptions, Partial<HnswConfig> {}
 export interface HnswSearchOptions extends SearchOptions {
+  /** Nearest tokens fetched per query token (default: the index's kToken). */
   kToken?: number;
+}
+
+/** HNSW's search options beyond k, filter and subset. */
+export const HNSW_SEARCH_KEYS: readonly (keyof HnswSearchOptions)[] = ["kToken"];
+
+/** One search call's HNSW parameters (checked, defaults filled in). */
+export interface HnswSearchParameters {
+  kToken: number;
 }
 
 function loadHnswlib(): new (space: string, dim: number) => HnswLike {
@@ -88,19 +97,17 @@ function loadHnswlib(): new (space: string, dim: number) => HnswLike {
  * Chunk sections: `embeddings` f32 [tokens, dim]; header `firstToken` (graph label of its
  * first token). The graph is the manifest file `graph`, rewritten on every write.
  */
-export class HNSW extends BaseIndex {
+export class HNSW extends BaseIndex<HnswSearchOptions, HnswSearchParameters> {
   static readonly TYPE = "hnsw";
   private config: HnswConfig;
   private graph: HnswLike | null = null;
   /** Graph label → docno. */
   private tokenDoc = new Int32Array(0);
   private firstToken: number[] = [];
-  private kToken: number;
 
   private constructor(store: IndexDirectory, manifest: Manifest, meta: MetadataStore) {
     super(store, manifest, meta);
     this.config = { ...DEFAULT_HNSW_CONFIG, ...(manifest.config.hnsw as Partial<HnswConfig>) };
-    this.kToken = this.config.kToken;
   }
 
   static async create(dir: string, options: HnswOptions = {}): Promise<HNSW> {
@@ -116,7 +123,9 @@ export class HNSW extends BaseIndex {
     const { store, manifest, meta } = BaseIndex.initDirectory(dir, HNSW.TYPE, options, {
       hnsw: config,
     });
-    return new HNSW(store, manifest, meta);
+    const index = new HNSW(store, manifest, meta);
+    index.useKernels(options.kernels);
+    return index;
   }
 
   static async open(dir: string, options: OpenOptions = {}): Promise<HNSW> {
@@ -253,15 +262,15 @@ export class HNSW extends BaseIndex {
     return { data: data.subarray(s.start * dim, (s.start + s.len) * dim), rows: s.len, cols: dim };
   }
 
-  override async search(
-    queries: Matrix[],
-    options: HnswSearchOptions = {},
-  ): Promise<SearchResult[][]> {
-    const kt = options.kToken ?? this.config.kToken;
-    if (!Number.isInteger(kt) || kt < 1)
-      throw new InvalidArgumentError(`kToken must be a positive integer, got ${kt}`);
-    this.kToken = kt;
-    return await super.search(queries, options);
+  protected searchKeys(): readonly string[] {
+    return HNSW_SEARCH_KEYS;
+  }
+
+  protected searchParameters(options: HnswSearchOptions): HnswSearchParameters {
+    const kToken = options.kToken ?? this.config.kToken;
+    if (!Number.isInteger(kToken) || kToken < 1)
+      throw new InvalidArgumentError(`kToken must be a positive integer, got ${kToken}`);
+    return { kToken };
   }
 
   protected async searchBatch(
@@ -269,10 +278,13 @@ export class HNSW extends BaseIndex {
     k: number,
     allowed: Uint8Array | null,
     allowedCount: number,
+    params: HnswSearchParameters,
   ): Promise<[number, number][][]> {
     const out: [number, number][][] = [];
     for (const q of queries)
-      out.push(q.rows === 0 ? [] : await this.searchOne(q, k, allowed, allowedCount));
+      out.push(
+        q.rows === 0 ? [] : await this.searchOne(q, k, allowed, allowedCount, params.kToken),
+      );
     return out;
   }
 
@@ -282,13 +294,14 @@ export class HNSW extends BaseIndex {
     k: number,
     allowed: Uint8Array | null,
     allowedCount: number,
+    kToken: number,
   ): Promise<[number, number][]> {
     const cands = new Set<number>();
-    if (allowed && allowedCount <= Math.max(this.kToken, k) * 4) {
+    if (allowed && allowedCount <= Math.max(kToken, k) * 4) {
       for (let d = 0; d < allowed.length; d++) if (allowed[d]) cands.add(d);
     } else if (this.graph) {
       const live = this.graph.getCurrentCount();
-      const kk = Math.min(this.kToken, live);
+      const kk = Math.min(kToken, live);
       for (let i = 0; i < q.rows && kk > 0; i++) {
         const point = Array.from(q.data.subarray(i * q.cols, (i + 1) * q.cols));
         let res: { neighbors: number[] } = { neighbors: [] };

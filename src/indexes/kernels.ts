@@ -1,5 +1,6 @@
 import { Graph } from "../graph/ir.js";
 import { GraphSession } from "../graph/session.js";
+import { InvalidArgumentError } from "../util/errors.js";
 
 /**
  * Dense kernels of the indexes: Y = A·Bᵀ and argmax_j (A·Bᵀ)[i, j].
@@ -8,7 +9,7 @@ import { GraphSession } from "../graph/session.js";
  *
  * Large products (k-means assignment, query-centroid scores) run through onnxruntime (about
  * 100x a JS loop on this machine) as small graphs of the tensor IR (graph/); small ones, and
- * runs with the fast path turned off, use the blocked JS loop.
+ * calls with `{ onnx: false }`, use the blocked JS loop.
  */
 
 /** Below this many multiply-adds the JS loop wins over a session run (about 30 µs overhead). */
@@ -16,34 +17,48 @@ const ORT_MIN_WORK = 2_000_000;
 /** Rows of A per session run: bounds the [rows, N] score buffer to 64 MB (16M floats). */
 const MAX_SCORE_FLOATS = 16 * 1024 * 1024;
 
-let kernelThreads = 1;
 const sessions = new Map<string, Promise<GraphSession>>();
 
 /**
- * Threads used by the onnxruntime kernels (default 1). Search parallelism across queries is
- * the caller's business (worker threads); this only sets intra-op threads of each product.
+ * Which kernels an index uses: a setting of the index object (open/create options), passed
+ * down to every call, never a module global (two indexes in one process may differ).
  */
-export function setKernelThreads(threads: number): void {
-  if (!Number.isInteger(threads) || threads < 1) {
-    throw new RangeError(`kernel threads must be a positive integer, got ${threads}`);
-  }
-  if (threads !== kernelThreads) {
-    kernelThreads = threads;
-    for (const s of sessions.values()) void s.then((open) => open.dispose());
-    sessions.clear();
-  }
+export interface KernelOptions {
+  /** Large products through onnxruntime (default true); false: the JS loops everywhere. */
+  onnx?: boolean;
+  /** WebAssembly SIMD kernels for approximate scores and decompression (default true). */
+  wasm?: boolean;
+  /**
+   * Intra-op threads of each onnxruntime product (default 1). Search parallelism across
+   * queries is the caller's business (worker threads).
+   */
+  threads?: number;
 }
 
-let fastEnabled = true;
-
-/** Whether the fast (onnxruntime) path is available and enabled. */
-export function hasFastKernels(): boolean {
-  return fastEnabled;
+/** Checks kernel options (a clear error for a bad thread count or a non-boolean switch). */
+export function checkKernelOptions(k: KernelOptions | undefined): KernelOptions {
+  if (k === undefined) return {};
+  if (k === null || typeof k !== "object")
+    throw new InvalidArgumentError(`kernels must be an object, got ${String(k)}`);
+  for (const [key, v] of Object.entries(k)) {
+    if (v === undefined) continue;
+    if (key === "threads") {
+      if (!Number.isInteger(v) || (v as number) < 1)
+        throw new InvalidArgumentError(`kernels.threads must be a positive integer, got ${v}`);
+    } else if (key === "onnx" || key === "wasm") {
+      if (typeof v !== "boolean")
+        throw new InvalidArgumentError(`kernels.${key} must be true or false, got ${String(v)}`);
+    } else {
+      throw new InvalidArgumentError(
+        `unknown kernel option ${JSON.stringify(key)}; allowed: onnx, wasm, threads`,
+      );
+    }
+  }
+  return { ...k };
 }
 
-/** Turns the onnxruntime path off (pure JS everywhere) or back on: for tests and benchmarks. */
-export function setFastKernels(enabled: boolean): void {
-  fastEnabled = enabled;
+function useOnnx(k: KernelOptions): boolean {
+  return k.onnx !== false;
 }
 
 type KernelGraph = "gemm" | "argmax" | "topk" | "maxsim";
@@ -78,11 +93,12 @@ function kernelGraph(kind: KernelGraph): Graph {
   return g;
 }
 
-function session(kind: KernelGraph): Promise<GraphSession> {
-  const key = `${kind}:${kernelThreads}`;
+function session(kind: KernelGraph, k: KernelOptions): Promise<GraphSession> {
+  const threads = k.threads ?? 1;
+  const key = `${kind}:${threads}`;
   let s = sessions.get(key);
   if (!s) {
-    s = GraphSession.create(kernelGraph(kind), { threads: kernelThreads });
+    s = GraphSession.create(kernelGraph(kind), { threads });
     sessions.set(key, s);
   }
   return s;
@@ -166,20 +182,21 @@ export async function gemmABt(
   b: Float32Array,
   n: number,
   d: number,
+  k: KernelOptions = {},
 ): Promise<Float32Array> {
-  if (m * n * d < ORT_MIN_WORK || !hasFastKernels() || m * n > MAX_SCORE_FLOATS) {
-    if (m * n > MAX_SCORE_FLOATS && hasFastKernels()) {
+  if (m * n * d < ORT_MIN_WORK || !useOnnx(k) || m * n > MAX_SCORE_FLOATS) {
+    if (m * n > MAX_SCORE_FLOATS && useOnnx(k)) {
       const out = new Float32Array(m * n);
       const rows = Math.max(1, Math.floor(MAX_SCORE_FLOATS / n));
       for (let r = 0; r < m; r += rows) {
         const e = Math.min(m, r + rows);
-        out.set(await gemmABt(a.slice(r * d, e * d), e - r, b, n, d), r * n);
+        out.set(await gemmABt(a.slice(r * d, e * d), e - r, b, n, d, k), r * n);
       }
       return out;
     }
     return gemmABtJs(a, m, b, n, d);
   }
-  const s = await session("gemm");
+  const s = await session("gemm", k);
   const res = await s.run({ A: { data: a, dims: [m, d] }, B: { data: b, dims: [n, d] } });
   return res.Y.data as Float32Array;
 }
@@ -197,11 +214,12 @@ export async function gemmTopK(
   n: number,
   d: number,
   p: number,
+  k: KernelOptions = {},
 ): Promise<{ y: Float32Array; top: Int32Array } | null> {
-  if (m * n * d < ORT_MIN_WORK || !hasFastKernels() || m * n > MAX_SCORE_FLOATS || p > n) {
+  if (m * n * d < ORT_MIN_WORK || !useOnnx(k) || m * n > MAX_SCORE_FLOATS || p > n) {
     return null;
   }
-  const s = await session("topk");
+  const s = await session("topk", k);
   const res = await s.run({
     A: { data: a, dims: [m, d] },
     B: { data: b, dims: [n, d] },
@@ -224,10 +242,11 @@ export async function argmaxABt(
   n: number,
   d: number,
   bias: Float32Array = new Float32Array(n),
+  k: KernelOptions = {},
 ): Promise<Int32Array> {
   const out = new Int32Array(m);
   const rows = Math.max(1, Math.floor(MAX_SCORE_FLOATS / 4 / Math.max(1, n)));
-  const fast = hasFastKernels();
+  const fast = useOnnx(k);
   const scratch = new Float32Array(Math.min(m, rows) * n);
   for (let r = 0; r < m; r += rows) {
     const e = Math.min(m, r + rows);
@@ -236,7 +255,7 @@ export async function argmaxABt(
       gemmABtJs(chunk, e - r, b, n, d, scratch);
       argmaxRows(scratch, e - r, n, bias, out, r);
     } else {
-      const s = await session("argmax");
+      const s = await session("argmax", k);
       const res = await s.run({
         A: { data: chunk, dims: [e - r, d] },
         B: { data: b, dims: [n, d] },
@@ -261,8 +280,9 @@ export async function maxSimPadded(
   n: number,
   l: number,
   dim: number,
+  k: KernelOptions = {},
 ): Promise<Float32Array> {
-  if (!hasFastKernels() || n * l * nq * dim < ORT_MIN_WORK) {
+  if (!useOnnx(k) || n * l * nq * dim < ORT_MIN_WORK) {
     const out = new Float32Array(n * nq);
     const s = gemmABtJs(q, nq, d, n * l, dim); // [nq, n·l]
     for (let j = 0; j < n; j++) {
@@ -277,7 +297,7 @@ export async function maxSimPadded(
   }
   const qt = new Float32Array(dim * nq);
   for (let i = 0; i < nq; i++) for (let e = 0; e < dim; e++) qt[e * nq + i] = q[i * dim + e];
-  const s = await session("maxsim");
+  const s = await session("maxsim", k);
   const res = await s.run({
     D: { data: d, dims: [n, l, dim] },
     Qt: { data: qt, dims: [dim, nq] },

@@ -7,6 +7,7 @@
 import { parentPort, workerData } from "node:worker_threads";
 import type { Matrix } from "../util/matrix.js";
 import { openIndex } from "./index.js";
+import type { KernelOptions } from "./kernels.js";
 import { readCommitted } from "./store.js";
 import type { SearchOptions } from "./types.js";
 
@@ -15,6 +16,7 @@ export interface WorkerStart {
   verifyChecksums: boolean;
   /** The index's files in shared memory, read and checked once by the searcher. */
   files: Map<string, Uint8Array>;
+  kernels: KernelOptions;
 }
 
 /** One share of a search call: the queries packed into one transferable array. */
@@ -67,6 +69,7 @@ function openLatest(start: WorkerStart, files: Map<string, Uint8Array>): Promise
       verifyChecksums: start.verifyChecksums,
       readOnly: true,
       sharedFiles: files,
+      kernels: start.kernels,
     }),
   );
 }

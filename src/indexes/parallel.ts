@@ -10,6 +10,7 @@ import {
 } from "../util/errors.js";
 import { checkMatrix, type Matrix } from "../util/matrix.js";
 import type { HnswSearchOptions } from "./hnsw.js";
+import { checkKernelOptions, type KernelOptions } from "./kernels.js";
 import type { SearchJob, SerializedError, WorkerReply, WorkerStart } from "./parallel-worker.js";
 import type { PlaidSearchOptions } from "./plaid.js";
 import { IndexDirectory, type Manifest, readCommitted } from "./store.js";
@@ -30,9 +31,14 @@ export interface ParallelSearcherOptions {
   workers?: number;
   /** Verify the SHA-256 of every file when the searcher reads the index (default true). */
   verifyChecksums?: boolean;
+  /** Compute kernels of the workers' indexes (default: all fast paths, 1 thread each). */
+  kernels?: KernelOptions;
 }
 
-/** Search options of any index type (PLAID's and HNSW's extras are passed through). */
+/**
+ * Search options of any index type; the workers' index checks them (an option of another
+ * index type is an InvalidArgumentError, as with `index.search`).
+ */
 export type ParallelSearchOptions = PlaidSearchOptions & HnswSearchOptions;
 
 interface Pending {
@@ -203,11 +209,12 @@ export class ParallelSearcher {
       throw new InvalidArgumentError(`dir must be an index directory path, got ${String(dir)}`);
     }
     const verify = options.verifyChecksums ?? true;
+    const kernels = checkKernelOptions(options.kernels);
     // Read (and checked) once here, in shared memory: a clear error here rather than in N
     // workers, and one copy of the index's files instead of one per worker.
     const shared = await readSharedFiles(dir, verify, null);
     const url = new URL("./parallel-worker.js", import.meta.url);
-    const start: WorkerStart = { dir, verifyChecksums: verify, files: shared.files };
+    const start: WorkerStart = { dir, verifyChecksums: verify, files: shared.files, kernels };
     let searcher: ParallelSearcher | null = null;
     const slots = Array.from(
       { length: workers },

@@ -94,6 +94,13 @@ export interface PlaidOptions extends BaseIndexOptions, Partial<PlaidConfig> {
 
 export interface PlaidSearchOptions extends SearchOptions, Partial<PlaidSearchParameters> {}
 
+/** PLAID's search options beyond k, filter and subset. */
+export const PLAID_SEARCH_KEYS: readonly (keyof PlaidSearchParameters)[] = [
+  "nIvfProbe",
+  "nFullScores",
+  "centroidScoreThreshold",
+];
+
 /** Drift of an index updated after training: when to rebuild. */
 export interface PlaidDrift {
   initialCentroids: number;
@@ -149,7 +156,7 @@ function checkSearch(p: PlaidSearchParameters): void {
  * Chunk sections: `codes` (u16, or u32 when K > 65,536) [tokens], `residuals` u8
  * [tokens, dim·nbits/8]. The codec is the file `codec` of the manifest.
  */
-export class PLAID extends BaseIndex {
+export class PLAID extends BaseIndex<PlaidSearchOptions, PlaidSearchParameters> {
   static readonly TYPE = "plaid";
   private config: PlaidConfig;
   private searchDefaults: PlaidSearchParameters;
@@ -161,8 +168,6 @@ export class PLAID extends BaseIndex {
   /** Centroid → docnos having a token there (deleted ones are skipped at search). */
   private ivf: number[][] = [];
   private buildMode = false;
-  private stamp = new Int32Array(0);
-  private stampValue = 0;
   /** Distinct centroids of each document (for approximate scores): uniq[uStart[d] …]. */
   private uniq = new Uint32Array(0);
   private uniqUsed = 0;
@@ -170,6 +175,8 @@ export class PLAID extends BaseIndex {
   private uniqVersion = 0;
   private uStart = new Int32Array(0);
   private uLen = new Int32Array(0);
+  /** Scratch buffers of finished searches, reused by later ones (one per concurrent call). */
+  private scratchPool: SearchScratch[] = [];
 
   private constructor(store: IndexDirectory, manifest: Manifest, meta: MetadataStore) {
     super(store, manifest, meta);
@@ -194,7 +201,9 @@ export class PLAID extends BaseIndex {
       plaid: config,
       search,
     });
-    return new PLAID(store, manifest, meta);
+    const index = new PLAID(store, manifest, meta);
+    index.useKernels(options.kernels);
+    return index;
   }
 
   static async open(dir: string, options: OpenOptions = {}): Promise<PLAID> {
@@ -233,6 +242,7 @@ export class PLAID extends BaseIndex {
         kmeansIterations: cfg.kmeansIterations,
         maxPointsPerCentroid: cfg.maxPointsPerCentroid,
         seed: cfg.seed,
+        kernels: index.kernels,
       });
       spill.sample = new Float32Array(0);
       index.pendingCodec = codec;
@@ -347,6 +357,7 @@ export class PLAID extends BaseIndex {
       kmeansIterations: cfg.kmeansIterations,
       maxPointsPerCentroid: cfg.maxPointsPerCentroid,
       seed: cfg.seed,
+      kernels: this.kernels,
     });
     this.buildMode = true;
     try {
@@ -384,6 +395,7 @@ export class PLAID extends BaseIndex {
         kmeansIterations: cfg.kmeansIterations,
         maxPointsPerCentroid: cfg.maxPointsPerCentroid,
         seed: cfg.seed,
+        kernels: this.kernels,
       });
       codecChanged = true;
     }
@@ -397,7 +409,7 @@ export class PLAID extends BaseIndex {
         `codec dimension ${codec.dim} does not match the index dimension ${dim}`,
       );
     let k = numCentroids(codec);
-    let codes = await argmaxABt(x, tokens, codec.centroids, k, dim);
+    let codes = await argmaxABt(x, tokens, codec.centroids, k, dim, undefined, this.kernels);
     let { packed, sqNorms } = quantizeResiduals(codec, x, codes);
     if (!codecChanged && !this.buildMode) {
       // Tokens far from every centroid get new centroids (fast-plaid's update rule).
@@ -414,6 +426,7 @@ export class PLAID extends BaseIndex {
             iterations: this.config.kmeansIterations,
             maxPointsPerCentroid: this.config.maxPointsPerCentroid,
             seed: this.config.seed + (this.manifest.generation + 1),
+            kernels: this.kernels,
           }),
         );
         const centroids = new Float32Array(codec.centroids.length + extra.length);
@@ -422,7 +435,7 @@ export class PLAID extends BaseIndex {
         codec = { ...codec, centroids };
         codecChanged = true;
         k = numCentroids(codec);
-        codes = await argmaxABt(x, tokens, codec.centroids, k, dim);
+        codes = await argmaxABt(x, tokens, codec.centroids, k, dim, undefined, this.kernels);
         ({ packed, sqNorms } = quantizeResiduals(codec, x, codes));
       }
     }
@@ -529,23 +542,28 @@ export class PLAID extends BaseIndex {
 
   // ---- search ----
 
-  override async search(
-    queries: Matrix[],
-    options: PlaidSearchOptions = {},
-  ): Promise<import("./types.js").SearchResult[][]> {
-    const params = {
-      nIvfProbe: options.nIvfProbe ?? this.searchDefaults.nIvfProbe,
-      nFullScores: options.nFullScores ?? this.searchDefaults.nFullScores,
+  protected searchKeys(): readonly string[] {
+    return PLAID_SEARCH_KEYS;
+  }
+
+  /** WebAssembly kernels: available here and not turned off by the kernel options. */
+  private useWasm(): boolean {
+    return this.kernels.wasm !== false && hasWasmKernels();
+  }
+
+  protected searchParameters(options: PlaidSearchOptions): PlaidSearchParameters {
+    const d = this.searchDefaults;
+    const params: PlaidSearchParameters = {
+      nIvfProbe: options.nIvfProbe ?? d.nIvfProbe,
+      nFullScores: options.nFullScores ?? d.nFullScores,
       centroidScoreThreshold:
         options.centroidScoreThreshold !== undefined
           ? options.centroidScoreThreshold
-          : this.searchDefaults.centroidScoreThreshold,
+          : d.centroidScoreThreshold,
     };
     checkSearch(params);
-    this.params = params;
-    return await super.search(queries, options);
+    return params;
   }
-  private params: PlaidSearchParameters = DEFAULT_PLAID_SEARCH;
 
   /**
    * Queries go through in groups: one product gives the centroid scores of every query token
@@ -557,10 +575,28 @@ export class PLAID extends BaseIndex {
     k: number,
     allowed: Uint8Array | null,
     allowedCount: number,
+    params: PlaidSearchParameters,
   ): Promise<[number, number][][]> {
     const codec = this.codec;
     if (!codec) return queries.map(() => []);
-    const params = this.params;
+    // Scratch buffers of this call: concurrent calls each take their own.
+    const ws = this.scratchPool.pop() ?? new SearchScratch();
+    try {
+      return await this.searchGroups(queries, k, allowed, allowedCount, params, codec, ws);
+    } finally {
+      this.scratchPool.push(ws);
+    }
+  }
+
+  private async searchGroups(
+    queries: Matrix[],
+    k: number,
+    allowed: Uint8Array | null,
+    allowedCount: number,
+    params: PlaidSearchParameters,
+    codec: Codec,
+    ws: SearchScratch,
+  ): Promise<[number, number][][]> {
     const dim = codec.dim;
     const K = numCentroids(codec);
     const out: [number, number][][] = [];
@@ -587,8 +623,8 @@ export class PLAID extends BaseIndex {
       }
       // [rows, K], and with onnxruntime the probed cells of every query token [rows, probe].
       const probe = Math.min(params.nIvfProbe, K);
-      const withTop = await gemmTopK(Q, rows, codec.centroids, K, dim, probe);
-      const S = withTop ? withTop.y : await gemmABt(Q, rows, codec.centroids, K, dim);
+      const withTop = await gemmTopK(Q, rows, codec.centroids, K, dim, probe, this.kernels);
+      const S = withTop ? withTop.y : await gemmABt(Q, rows, codec.centroids, K, dim, this.kernels);
       let off = 0;
       for (let j = b; j < e; j++) {
         const q = queries[j];
@@ -596,9 +632,9 @@ export class PLAID extends BaseIndex {
           out.push([]);
           continue;
         }
-        const scores = this.queryScores(q, S, off, K);
+        const scores = this.queryScores(q, S, off, K, ws);
         const top = withTop ? withTop.top.subarray(off * probe, (off + q.rows) * probe) : null;
-        out.push(await this.searchWithScores(q, scores, top, k, allowed, allowedCount, params));
+        out.push(await this.searchWithScores(q, scores, top, k, allowed, allowedCount, params, ws));
         off += q.rows;
       }
       b = e;
@@ -614,7 +650,13 @@ export class PLAID extends BaseIndex {
    * 32000 steps, which leaves 2% of int16's range for the float rounding of the products
    * (float16, which fast-plaid's examples search with, has steps of 1/2048 near 1).
    */
-  private queryScores(q: Matrix, S: Float32Array, off: number, K: number): QueryScores {
+  private queryScores(
+    q: Matrix,
+    S: Float32Array,
+    off: number,
+    K: number,
+    ws: SearchScratch,
+  ): QueryScores {
     const nq = q.rows;
     let qMax = 0;
     for (let i = 0; i < nq; i++) {
@@ -624,13 +666,13 @@ export class PLAID extends BaseIndex {
     }
     const bound = Math.sqrt(qMax) * this.centroidNormMax();
     const scale = bound > 0 ? Math.fround(32000 / bound) : 1;
-    if (hasWasmKernels()) {
-      this.wasm ??= new WasmApprox();
-      this.wasm.loadTable(S, off, K, nq, scale, this.uniqUsed, this.alive.length);
+    if (this.useWasm()) {
+      ws.wasm ??= new WasmApprox();
+      ws.wasm.loadTable(S, off, K, nq, scale, this.uniqUsed, this.alive.length);
       return { S, off, nq, scale, T: null };
     }
-    if (this.scoreTable.length < K * nq) this.scoreTable = new Float32Array(K * nq);
-    const T = this.scoreTable.subarray(0, K * nq);
+    if (ws.scoreTable.length < K * nq) ws.scoreTable = new Float32Array(K * nq);
+    const T = ws.scoreTable.subarray(0, K * nq);
     // Transposed in blocks of 256 centroids: reads and writes both stay in cache.
     for (let c0 = 0; c0 < K; c0 += 256) {
       const c1 = Math.min(K, c0 + 256);
@@ -668,6 +710,7 @@ export class PLAID extends BaseIndex {
     allowed: Uint8Array | null,
     allowedCount: number,
     params: PlaidSearchParameters,
+    ws: SearchScratch,
   ): Promise<[number, number][]> {
     const K = numCentroids(this.codec!);
     const n = this.alive.length;
@@ -682,11 +725,11 @@ export class PLAID extends BaseIndex {
       best =
         cands.length <= M
           ? Int32Array.from(cands)
-          : this.bestApprox(cands, cands.length, scores, M);
+          : this.bestApprox(cands, cands.length, scores, M, ws);
     } else {
-      best = await this.probeAndApprox(scores, top, K, M, params, allowed);
+      best = this.probeAndApprox(scores, top, K, M, params, allowed, ws);
     }
-    return await this.exactScores(q, best, k);
+    return await this.exactScores(q, best, k, ws);
   }
 
   /**
@@ -696,31 +739,32 @@ export class PLAID extends BaseIndex {
    * centroidScoreThreshold (next-plaid): a probed cell whose best score over the query tokens
    * is below it is not opened (fewer candidates); approximate scores still use every centroid.
    */
-  private async probeAndApprox(
+  private probeAndApprox(
     scores: QueryScores,
     top: Int32Array | null,
     K: number,
     M: number,
     params: PlaidSearchParameters,
     allowed: Uint8Array | null,
-  ): Promise<Int32Array> {
+    ws: SearchScratch,
+  ): Int32Array {
     const { S, off, nq } = scores;
     const probe = Math.min(params.nIvfProbe, K);
     // Top `probe` centroids of every query token [nq, probe], best first, ties to the lower
     // centroid: from onnxruntime's TopK, or one pass over the scores here.
     const pn = nq * probe;
-    const bestC = top ?? this.scanTopCells(S, off, nq, K, probe);
+    const bestC = top ?? this.scanTopCells(S, off, nq, K, probe, ws);
     // Candidates: the live (and allowed) documents of the probed cells, each once.
-    if (this.cellMark.length < K) this.cellMark = new Int32Array(K);
-    const mark = this.cellMark;
-    const epoch = ++this.cellEpoch;
+    if (ws.cellMark.length < K) ws.cellMark = new Int32Array(K);
+    const mark = ws.cellMark;
+    const epoch = ++ws.cellEpoch;
     const thr = params.centroidScoreThreshold;
     const n = this.alive.length;
-    if (this.candList.length < n) this.candList = new Int32Array(n);
-    const cands = this.candList;
-    const stampValue = ++this.stampValue;
-    if (this.stamp.length < n) this.stamp = new Int32Array(Math.max(n, this.stamp.length * 2));
-    const stamp = this.stamp;
+    if (ws.candList.length < n) ws.candList = new Int32Array(n);
+    const cands = ws.candList;
+    const stampValue = ++ws.stampValue;
+    if (ws.stamp.length < n) ws.stamp = new Int32Array(Math.max(n, ws.stamp.length * 2));
+    const stamp = ws.stamp;
     let nc = 0;
     for (let j = 0; j < pn; j++) {
       const c = bestC[j];
@@ -740,7 +784,7 @@ export class PLAID extends BaseIndex {
       }
     }
     if (nc <= M) return cands.slice(0, nc).sort();
-    return this.bestApprox(cands, nc, scores, M);
+    return this.bestApprox(cands, nc, scores, M, ws);
   }
 
   /**
@@ -753,14 +797,15 @@ export class PLAID extends BaseIndex {
     nq: number,
     K: number,
     probe: number,
+    ws: SearchScratch,
   ): Int32Array {
     const pn = nq * probe;
-    if (this.probeScores.length < pn) {
-      this.probeScores = new Float32Array(pn);
-      this.probeCells = new Int32Array(pn);
+    if (ws.probeScores.length < pn) {
+      ws.probeScores = new Float32Array(pn);
+      ws.probeCells = new Int32Array(pn);
     }
-    const bestS = this.probeScores;
-    const bestC = this.probeCells;
+    const bestS = ws.probeScores;
+    const bestC = ws.probeCells;
     bestS.fill(Number.NEGATIVE_INFINITY, 0, pn);
     bestC.fill(-1, 0, pn);
     for (let i = 0, base = 0; i < nq; i++, base += probe) {
@@ -788,12 +833,13 @@ export class PLAID extends BaseIndex {
     nc: number,
     scores: QueryScores,
     M: number,
+    ws: SearchScratch,
   ): Int32Array {
     const heap = new MinHeap(M);
-    if (this.approxOut.length < nc) this.approxOut = new Int32Array(Math.max(nc, 1024));
-    const out = this.approxOut;
+    if (ws.approxOut.length < nc) ws.approxOut = new Int32Array(Math.max(nc, 1024));
+    const out = ws.approxOut;
     if (scores.T === null) {
-      this.wasm!.score(
+      ws.wasm!.score(
         this.uniq,
         this.uniqUsed,
         this.uniqVersion,
@@ -816,23 +862,17 @@ export class PLAID extends BaseIndex {
     return heap.sortedDocs();
   }
 
-  private candList = new Int32Array(0);
-  private approxOut = new Int32Array(0);
-  private wasm: WasmApprox | null = null;
-  private decompressor: WasmDecompressor | null = null;
-  private decompressBuffer = new Float32Array(0);
-  private scoreTable = new Float32Array(0);
-  private probeScores = new Float32Array(0);
-  private probeCells = new Int32Array(0);
-  private cellMark = new Int32Array(0);
-  private cellEpoch = 0;
-
   /**
    * Exact MaxSim of the query against the decompressed documents (normalise(centroid +
    * residual weights)), in padded batches of documents of similar length, one
    * MatMul+ReduceMax run per batch, never a [nq, all tokens] score matrix.
    */
-  private async exactScores(q: Matrix, docs: Int32Array, k: number): Promise<[number, number][]> {
+  private async exactScores(
+    q: Matrix,
+    docs: Int32Array,
+    k: number,
+    ws: SearchScratch,
+  ): Promise<[number, number][]> {
     const codec = this.codec!;
     const dim = codec.dim;
     const nq = q.rows;
@@ -844,16 +884,16 @@ export class PLAID extends BaseIndex {
     const budget = Math.max(EXACT_BATCH_TOKENS, maxLen);
     const bytesPer = (dim * codec.nbits) / 8;
     const perByte = 8 / codec.nbits;
-    const useWasm = hasWasmKernels() && WasmDecompressor.supports(codec.nbits, dim);
+    const useWasm = this.useWasm() && WasmDecompressor.supports(codec.nbits, dim);
     for (let b = 0; b < order.length; ) {
       // Lengths ascend, so the batch's last document sets its padded length.
       let e = b + 1;
       while (e < order.length && (e + 1 - b) * this.slots[order[e]].len <= budget) e++;
       const L = this.slots[order[e - 1]].len;
       const D = useWasm
-        ? this.decompressWasm(order, b, e, L)
-        : this.decompressJs(order, b, e, L, bytesPer, perByte);
-      const Y = await maxSimPadded(q.data, nq, D, e - b, L, dim); // [docs, nq]
+        ? this.decompressWasm(order, b, e, L, ws)
+        : this.decompressJs(order, b, e, L, bytesPer, perByte, ws);
+      const Y = await maxSimPadded(q.data, nq, D, e - b, L, dim, this.kernels); // [docs, nq]
       for (let j = b; j < e; j++) {
         let s = 0;
         for (let i = 0; i < nq; i++) s += Y[(j - b) * nq + i];
@@ -876,12 +916,13 @@ export class PLAID extends BaseIndex {
     L: number,
     bytesPer: number,
     perByte: number,
+    ws: SearchScratch,
   ): Float32Array {
     const codec = this.codec!;
     const dim = codec.dim;
-    if (this.decompressBuffer.length < (e - b) * L * dim)
-      this.decompressBuffer = new Float32Array((e - b) * L * dim);
-    const D = this.decompressBuffer.subarray(0, (e - b) * L * dim);
+    if (ws.decompressBuffer.length < (e - b) * L * dim)
+      ws.decompressBuffer = new Float32Array((e - b) * L * dim);
+    const D = ws.decompressBuffer.subarray(0, (e - b) * L * dim);
     for (let j = b; j < e; j++) {
       const slot = this.slots[order[j]];
       const sec = this.chunks[slot.chunk].sections;
@@ -906,13 +947,19 @@ export class PLAID extends BaseIndex {
   }
 
   /** As decompressJs, with a WebAssembly SIMD kernel (nbits 2, 4, 8); a view valid until the next call. */
-  private decompressWasm(order: number[], b: number, e: number, L: number): Float32Array {
+  private decompressWasm(
+    order: number[],
+    b: number,
+    e: number,
+    L: number,
+    ws: SearchScratch,
+  ): Float32Array {
     const codec = this.codec!;
     const dim = codec.dim;
     const bytes = (dim * codec.nbits) / 8;
     const n = (e - b) * L;
-    this.decompressor ??= new WasmDecompressor();
-    const { codes, res, inv } = this.decompressor.prepare(
+    ws.decompressor ??= new WasmDecompressor();
+    const { codes, res, inv } = ws.decompressor.prepare(
       codec.centroids,
       dim,
       codec.bucketWeights,
@@ -936,7 +983,7 @@ export class PLAID extends BaseIndex {
           res.copyWithin((o + t) * bytes, o * bytes, (o + 1) * bytes);
       }
     }
-    return this.decompressor.run(n);
+    return ws.decompressor.run(n);
   }
 
   /** Decompressed embedding of a live document (normalised tokens). */
@@ -970,6 +1017,26 @@ export class PLAID extends BaseIndex {
 }
 
 export { defaultNumCentroids };
+
+/**
+ * Buffers and kernel instances of one search call, reused across calls through the pool:
+ * two concurrent calls never share one (the exact stage awaits onnxruntime while it reads
+ * the decompressed batch).
+ */
+class SearchScratch {
+  stamp = new Int32Array(0);
+  stampValue = 0;
+  candList = new Int32Array(0);
+  approxOut = new Int32Array(0);
+  wasm: WasmApprox | null = null;
+  decompressor: WasmDecompressor | null = null;
+  decompressBuffer = new Float32Array(0);
+  scoreTable = new Float32Array(0);
+  probeScores = new Float32Array(0);
+  probeCells = new Int32Array(0);
+  cellMark = new Int32Array(0);
+  cellEpoch = 0;
+}
 
 /** One query's centroid scores, ready for approximate scoring (PLAID.queryScores). */
 interface QueryScores {

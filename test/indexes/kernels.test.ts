@@ -7,7 +7,6 @@ import {
   gemmABtJs,
   gemmTopK,
   maxSimPadded,
-  setFastKernels,
 } from "../../src/indexes/kernels.js";
 import { PLAID } from "../../src/indexes/plaid.js";
 import { synthetic, tempDir } from "./helpers.js";
@@ -60,9 +59,7 @@ test("maxSimPadded: per-token maxima of padded documents, onnxruntime and JS agr
   for (const docs of [n, 4 * n]) {
     const D = random(docs * l * d, 6);
     const fast = await maxSimPadded(q, nq, D, docs, l, d);
-    setFastKernels(false);
-    const js = await maxSimPadded(q, nq, D, docs, l, d);
-    setFastKernels(true);
+    const js = await maxSimPadded(q, nq, D, docs, l, d, { onnx: false });
     assert.equal(fast.length, docs * nq);
     for (let j = 0; j < docs; j++) {
       for (let i = 0; i < nq; i++) {
@@ -96,9 +93,10 @@ test("PLAID returns the same results with and without the onnxruntime kernels", 
     // 32-token queries probing 64 cells each: over 1000 candidates.
     const qs = [3, 400, 999].map((i) => query(docs[i], 32, 0.1));
     const fast = await index.search(qs, { k: 10, nFullScores: 64, nIvfProbe: 64 });
-    setFastKernels(false);
+    // A second object on the same files with the onnxruntime path off.
+    const js = await PLAID.open(t.dir, { readOnly: true, kernels: { onnx: false } });
     try {
-      const slow = await index.search(qs, { k: 10, nFullScores: 64, nIvfProbe: 64 });
+      const slow = await js.search(qs, { k: 10, nFullScores: 64, nIvfProbe: 64 });
       assert.deepEqual(
         fast.map((r) => r.map((h) => h.id)),
         slow.map((r) => r.map((h) => h.id)),
@@ -108,7 +106,7 @@ test("PLAID returns the same results with and without the onnxruntime kernels", 
           assert.ok(Math.abs(fast[q][j].score - slow[q][j].score) < 1e-4);
       }
     } finally {
-      setFastKernels(true);
+      await js.close();
     }
     await index.close();
   } finally {
@@ -211,7 +209,6 @@ test("WebAssembly decompression (nbits 2, 4, 8) equals (centroid + weights) · i
 });
 
 test("PLAID returns the same results with and without the WebAssembly kernels (nbits 2, 4, 8)", async () => {
-  const { setWasmKernels } = await import("../../src/kernels/plaid.js");
   const { docs, ids, query } = synthetic({
     docs: 800,
     dim: 32,
@@ -227,11 +224,11 @@ test("PLAID returns the same results with and without the WebAssembly kernels (n
     try {
       const index = await PLAID.create(t.dir, { nbits });
       await index.add(ids, docs);
+      const scalar = await PLAID.open(t.dir, { readOnly: true, kernels: { wasm: false } });
       for (const opts of [{}, { nFullScores: 64, nIvfProbe: 2 }]) {
         const fast = await index.search(qs, { k: 10, ...opts });
-        setWasmKernels(false);
-        try {
-          const slow = await index.search(qs, { k: 10, ...opts });
+        {
+          const slow = await scalar.search(qs, { k: 10, ...opts });
           assert.deepEqual(
             fast.map((r) => r.map((h) => h.id)),
             slow.map((r) => r.map((h) => h.id)),
@@ -242,10 +239,9 @@ test("PLAID returns the same results with and without the WebAssembly kernels (n
             for (let j = 0; j < 10; j++)
               assert.ok(Math.abs(fast[q][j].score - slow[q][j].score) < 1e-5);
           }
-        } finally {
-          setWasmKernels(true);
         }
       }
+      await scalar.close();
       await index.close();
     } finally {
       t.cleanup();

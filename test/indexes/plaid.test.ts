@@ -265,7 +265,6 @@ test("streaming spill keeps a bounded reservoir and replays the documents exactl
 });
 
 test("centroidScoreThreshold: below every score equals no pruning; above every score drops all", async () => {
-  const { setFastKernels } = await import("../../src/indexes/kernels.js");
   const {
     docs,
     ids: names,
@@ -288,17 +287,19 @@ test("centroidScoreThreshold: below every score equals no pruning; above every s
     assert.ok(base.every((r) => r.length === 10));
     // Cosine scores are >= -1: a threshold of -2 prunes nothing, in both kernel paths.
     for (const fast of [true, false]) {
-      setFastKernels(fast);
+      const index = fast
+        ? plaid
+        : await PLAID.open(t.dir, { readOnly: true, kernels: { onnx: false } });
       try {
         for (const thr of [null, -2]) {
-          const r = await plaid.search(queries, { k: 10, centroidScoreThreshold: thr });
+          const r = await index.search(queries, { k: 10, centroidScoreThreshold: thr });
           assert.deepEqual(r, base, `threshold ${thr}, fast kernels ${fast}`);
         }
         // Above every score: every candidate is dropped before exact scoring.
-        const none = await plaid.search(queries, { k: 10, centroidScoreThreshold: 2 });
+        const none = await index.search(queries, { k: 10, centroidScoreThreshold: 2 });
         assert.ok(none.every((r) => r.length === 0));
       } finally {
-        setFastKernels(true);
+        if (!fast) await index.close();
       }
     }
     // A moderate threshold still finds each query's target document first.
