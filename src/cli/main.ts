@@ -7,6 +7,7 @@ import { register as registerBeir } from "./commands/beir.js";
 import { register as registerDownload } from "./commands/download.js";
 import { register as registerEncode } from "./commands/encode.js";
 import { register as registerEvaluate } from "./commands/evaluate.js";
+import { register as registerExport } from "./commands/export.js";
 import { register as registerIndex } from "./commands/index.js";
 import { register as registerSearch } from "./commands/search.js";
 import { register as registerTrain } from "./commands/train.js";
@@ -44,6 +45,7 @@ export function buildProgram(): Command {
   registerIndex(program);
   registerSearch(program);
   registerTrain(program);
+  registerExport(program);
   return program;
 }
 

@@ -5,6 +5,7 @@ import { fuseRrf, fuseRsf } from "./fusion.js";
 import { gemmABt } from "./kernels.js";
 import { validateFilterSql } from "./metadata.js";
 import type {
+  DocumentInput,
   DocumentMetadata,
   HybridSearchOptions,
   KeywordSearchOptions,
@@ -583,6 +584,39 @@ export class Lance implements MultiVectorIndex {
     const p = parts.find((x) => x.n > 0)!;
     const rows = p.offsets[1] - p.offsets[0];
     return { data: p.values.slice(0, rows * this.dim), rows, cols: this.dim };
+  }
+
+  /**
+   * Every document of one version (id, embedding, metadata), streamed in LanceDB's record
+   * batches: memory is bounded by a batch, not by the table.
+   */
+  async *documents(): AsyncGenerator<DocumentInput[]> {
+    this.checkOpen();
+    const snap = await this.snapshot();
+    try {
+      const stream = await snap.table.query().select([ID, VECTOR, META]).execute();
+      for await (const batch of stream) {
+        const ids = batch.getChild(ID)!;
+        const metas = batch.getChild(META)!;
+        const out: DocumentInput[] = [];
+        let base = 0;
+        for (const p of listColumn(batch.getChild(VECTOR)!).parts) {
+          for (let d = 0; d < p.n; d++) {
+            const rows = p.offsets[d + 1] - p.offsets[d];
+            const data = p.values.slice(p.offsets[d] * this.dim, p.offsets[d + 1] * this.dim);
+            out.push({
+              id: String(ids.get(base + d)),
+              embedding: { data, rows, cols: this.dim },
+              metadata: JSON.parse(String(metas.get(base + d) ?? "{}")) as DocumentMetadata,
+            });
+          }
+          base += p.n;
+        }
+        yield out;
+      }
+    } finally {
+      snap.table.close();
+    }
   }
 
   async close(): Promise<void> {
