@@ -41,14 +41,12 @@ interface LanceModule {
   };
 }
 interface LanceConnection {
-  tableNames(): Promise<string[]>;
   openTable(name: string): Promise<LanceTable>;
   createEmptyTable(
     name: string,
     schema: unknown,
     options?: Record<string, unknown>,
   ): Promise<LanceTable>;
-  dropTable(name: string): Promise<void>;
   close(): void;
 }
 interface LanceQuery {
@@ -433,15 +431,11 @@ export class Lance implements MultiVectorIndex {
       );
     const textFields = options.textFields ?? ["title", "text"];
     const db = await Lance.connect(lance, uri, options.storageOptions);
-    const names = await db.tableNames();
-    if (names.includes(TABLE)) {
-      if (!options.override) {
-        db.close();
-        throw new IndexError(
-          `${uri} already holds a tslate Lance index; open it with Lance.open, or pass { override: true } to replace it`,
-        );
-      }
-      await db.dropTable(TABLE);
+    if (!options.override && (await Lance.tableExists(db, uri))) {
+      db.close();
+      throw new IndexError(
+        `${uri} already holds a tslate Lance index; open it with Lance.open, or pass { override: true } to replace it`,
+      );
     }
     const meta = new Map([
       ["tslate", JSON.stringify({ format: FORMAT, version: FORMAT_VERSION, dim, textFields })],
@@ -455,7 +449,7 @@ export class Lance implements MultiVectorIndex {
       ],
       meta,
     );
-    const table = await db.createEmptyTable(TABLE, schema);
+    const table = await db.createEmptyTable(TABLE, schema, { mode: "overwrite" });
     return new Lance(lance, arrow, db, table, uri, dim, textFields, false);
   }
 
@@ -463,7 +457,7 @@ export class Lance implements MultiVectorIndex {
   static async open(uri: string, options: LanceOpenOptions = {}): Promise<Lance> {
     const { lance, arrow } = await loadLance();
     const db = await Lance.connect(lance, uri, options.storageOptions);
-    if (!(await db.tableNames()).includes(TABLE)) {
+    if (!(await Lance.tableExists(db, uri))) {
       db.close();
       throw new IndexError(
         `${uri}: no tslate Lance index here; create one with Lance.create(uri, { dim })`,
@@ -507,6 +501,21 @@ export class Lance implements MultiVectorIndex {
       throw new InvalidArgumentError("a Lance index needs a URI: a directory or s3:// gs:// az://");
     // readConsistencyInterval 0: every read checks for newer versions (other writers).
     return lance.connect(uri, { readConsistencyInterval: 0, storageOptions });
+  }
+
+  /**
+   * Whether the table exists. Opening it is the test, not listing table names: listings on
+   * some S3-compatible stores omit prefixes, and opening is what every later call does.
+   */
+  private static async tableExists(db: LanceConnection, uri: string): Promise<boolean> {
+    try {
+      (await db.openTable(TABLE)).close();
+      return true;
+    } catch (e) {
+      const message = (e as Error).message ?? String(e);
+      if (/not found|does not exist|no such/i.test(message)) return false;
+      throw new IndexError(`${uri}: cannot read the store: ${message}`);
+    }
   }
 
   private static vectorType(arrow: ArrowModule, dim: number): unknown {
