@@ -10,6 +10,7 @@ import { register as registerEvaluate } from "./commands/evaluate.js";
 import { register as registerExport } from "./commands/export.js";
 import { register as registerIndex } from "./commands/index.js";
 import { register as registerSearch } from "./commands/search.js";
+import { register as registerServe } from "./commands/serve.js";
 import { register as registerTrain } from "./commands/train.js";
 
 // Each command lives in ./commands/<name>.ts and exports `register(program)`.
@@ -44,6 +45,7 @@ export function buildProgram(): Command {
   registerDownload(program);
   registerIndex(program);
   registerSearch(program);
+  registerServe(program);
   registerTrain(program);
   registerExport(program);
   return program;

@@ -16,6 +16,7 @@ import type {
   DocumentMetadata,
   HybridSearchOptions,
   KeywordSearchOptions,
+  MetadataFilter,
   MultiVectorIndex,
   SearchOptions,
   SearchResult,
@@ -572,6 +573,47 @@ export abstract class BaseIndex<O extends SearchOptions = SearchOptions, P = unk
     if (count === 0) return queries.map(() => []);
     const hits = await this.searchBatch(queries, k, mask, count, params);
     return hits.map((h) => h.map(([d, score]) => ({ id: this.idOf[d], score })));
+  }
+
+  /**
+   * The live document ids whose metadata satisfies the filter, in insertion order (the
+   * server's delete-by-condition and metadata queries). Same checks as a search filter.
+   */
+  filterIds(filter: MetadataFilter): string[] {
+    this.checkOpen();
+    return this.meta
+      .filter(filter)
+      .filter((d) => d < this.alive.length && this.alive[d] === 1)
+      .sort((a, b) => a - b)
+      .map((d) => this.idOf[d]);
+  }
+
+  /**
+   * Replaces the metadata of live documents (embeddings untouched), in one SQLite transaction;
+   * serialised with the other writes. Ids not in the index are skipped.
+   */
+  setMetadata(ids: string[], metadata: DocumentMetadata[]): Promise<void> {
+    return this.serial(async () => {
+      this.checkWritable();
+      const docnos: number[] = [];
+      const keep: string[] = [];
+      const metas: DocumentMetadata[] = [];
+      ids.forEach((id, i) => {
+        const d = this.docnoOf.get(id);
+        if (d === undefined) return;
+        docnos.push(d);
+        keep.push(id);
+        metas.push(metadata[i]);
+      });
+      if (docnos.length) this.meta.replace(docnos, keep, metas);
+    });
+  }
+
+  /** Token embeddings held for the live documents. */
+  tokenCount(): number {
+    let n = 0;
+    for (const d of this.docnoOf.values()) n += this.slots[d].len;
+    return n;
   }
 
   /** BM25 keyword search over the text fields (FTS5), with the same filters. */

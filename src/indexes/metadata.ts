@@ -252,6 +252,15 @@ export class MetadataStore {
     tx();
   }
 
+  /** Replaces the rows of these documents (one transaction: readers see old or new). */
+  replace(docnos: number[], ids: string[], metadata: DocumentMetadata[]): void {
+    // better-sqlite3 runs the nested transactions as savepoints of this one.
+    this.db.transaction(() => {
+      this.remove(docnos);
+      this.insert(docnos, ids, metadata);
+    })();
+  }
+
   /** Removes the rows of these documents. */
   remove(docnos: Iterable<number>): void {
     const del = this.db.prepare("DELETE FROM docs WHERE _docno = ?");
