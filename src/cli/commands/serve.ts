@@ -1,7 +1,10 @@
 import type { Command } from "commander";
-import { LOG_LEVELS, type LogLevel, startServer } from "../../server/index.js";
+import type { LogLevel } from "../../server/index.js";
 import { ConfigError } from "../../util/errors.js";
 import { positiveInt } from "../args.js";
+
+// The server (Fastify and its plugins) is imported when the command runs, not by every command.
+const LOG_LEVELS: readonly LogLevel[] = ["error", "warn", "info", "debug", "silent"];
 
 /** `tslate serve [--model M] [--index-dir DIR] [--host H] [--port P] ...`: next-plaid's REST API + /v1/embeddings. */
 export function register(program: Command): void {
@@ -52,6 +55,7 @@ export function register(program: Command): void {
           `--batch-window-ms must be an integer >= 0, got ${JSON.stringify(o.batchWindowMs)}`,
         );
       }
+      const { startServer } = await import("../../server/index.js");
       const server = await startServer({
         model: o.model ?? null,
         indexDir: o.indexDir,
