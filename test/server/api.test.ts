@@ -527,3 +527,33 @@ test("OpenAPI document and Swagger UI page are served", async () => {
   assert.equal(js.status, 200);
   await js.arrayBuffer();
 });
+
+test("searches run while updates are applied: every answer is a 200 with a full top-k", async () => {
+  await createWith("live", 20);
+  const more = randomDocs(40, DIM, 99);
+  const updates = more.map((e, i) =>
+    call(B, "POST", "/indices/live/update?wait=true", {
+      documents: [{ embeddings: e }],
+      metadata: [{ n: 100 + i }],
+    }),
+  );
+  const searches = Array.from({ length: 40 }, (_, i) =>
+    call(B, "POST", "/indices/live/search", {
+      queries: [{ embeddings: docs[i % 20] }],
+      params: { top_k: 5 },
+    }),
+  );
+  const [u, s] = await Promise.all([Promise.all(updates), Promise.all(searches)]);
+  assert.ok(u.every((a) => a.status === 200));
+  // Every update got its own id, none lost or doubled.
+  assert.deepEqual(
+    u.flatMap((a) => a.body.document_ids).sort((a: number, b: number) => a - b),
+    Array.from({ length: 40 }, (_, i) => 20 + i),
+  );
+  for (const [i, a] of s.entries()) {
+    assert.equal(a.status, 200);
+    assert.equal(a.body.results[0].document_ids.length, 5);
+    assert.equal(a.body.results[0].document_ids[0], i % 20);
+  }
+  assert.equal((await call(B, "GET", "/indices/live")).body.num_documents, 60);
+});
