@@ -16,7 +16,7 @@ import { prepareRuntimeModel } from "../src/graph/session.js";
 import { WeightStore, writeSafetensors } from "../src/io/safetensors.js";
 import {
   buildEncoderGraph,
-  createEncoder,
+  openEncoder,
   readBackboneConfig,
 } from "../src/models/backbones/index.js";
 
@@ -195,10 +195,10 @@ async function main() {
     // (1) Load: build graph + create session (page cache warm: the file was just written).
     const loads: { wall: number; cpu: number }[] = [];
     for (let i = 0; i < 3; i++) {
-      let enc: Awaited<ReturnType<typeof createEncoder>> | undefined;
+      let enc: Awaited<ReturnType<typeof openEncoder>> | undefined;
       loads.push(
         await timed(async () => {
-          enc = await createEncoder(dir, { dense, normalize: true, threads });
+          enc = await openEncoder(dir, { dense, normalize: true, threads });
         }),
       );
       await enc!.dispose();
@@ -214,7 +214,7 @@ async function main() {
 
     // (2) Through our wrapper.
     const b = batch();
-    const enc = await createEncoder(dir, { dense, normalize: true, threads });
+    const enc = await openEncoder(dir, { dense, normalize: true, threads });
 
     // (3) Bare ORT on the same bytes and options.
     const session = await ort.InferenceSession.create(model.bytes, {

@@ -29,10 +29,13 @@ export type TensorData = Float32Array | BigInt64Array | Int32Array | Uint8Array;
  * `storedAs` is the on-disk type; the serialiser converts float16/bfloat16 to float32.
  */
 export interface ExternalTensor {
+  /** The file holding the tensor (a path, or a name when `data` holds the file's bytes). */
   readonly file: string;
   readonly byteOffset: number;
   readonly byteLength: number;
   readonly storedAs: "float32" | "float16" | "bfloat16";
+  /** The bytes of the whole `file` when it is in memory (no file-system access). */
+  readonly data?: Uint8Array;
 }
 
 export type InitializerSource =

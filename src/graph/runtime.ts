@@ -65,6 +65,8 @@ export function makeTensor(
 export interface ModelBytes {
   readonly bytes: Uint8Array;
   readonly externalFolder: string | null;
+  /** In-memory external-data files: `path` is the location the model's tensors name. */
+  readonly externalData?: readonly { readonly path: string; readonly data: Uint8Array }[];
 }
 
 /** Opens an ONNX model (a file path, or bytes plus the folder its external data lives in). */
@@ -91,6 +93,9 @@ export async function createInferenceSession(
   const extra: Record<string, string> = {};
   if (typeof model !== "string" && model.externalFolder) {
     extra["session.model_external_initializers_file_folder_path"] = model.externalFolder;
+  }
+  if (typeof model !== "string" && model.externalData && model.externalData.length > 0) {
+    sessionOptions.externalData = model.externalData.map((f) => ({ path: f.path, data: f.data }));
   }
   if (options.allowSpinning === false) extra["session.intra_op.allow_spinning"] = "0";
   if (Object.keys(extra).length > 0) sessionOptions.extra = extra;

@@ -90,8 +90,13 @@ function realFile(file: string): string {
 /** A serialised model plus the directory its external data is relative to. */
 export interface RuntimeModel {
   readonly bytes: Uint8Array;
-  /** Directory of the weight files referenced as external data (null: everything embedded). */
+  /** Directory of the weight files referenced as external data (null: none on disk). */
   readonly externalFolder: string | null;
+  /**
+   * In-memory weight files referenced as external data (onnxruntime's `externalData`
+   * session option: the location in the model names one of these buffers).
+   */
+  readonly externalData?: readonly { readonly path: string; readonly data: Uint8Array }[];
 }
 
 // Protobuf messages cannot exceed 2 GiB; leave room for the rest of the model.
@@ -105,9 +110,11 @@ function storedAsIs(v: Value, ref: ExternalTensor): boolean {
 /**
  * Serialises `graph` for onnxruntime. Weights in the directory holding most weight bytes stay
  * in their files whenever the value has the file's dtype (float32, or float16/bfloat16 values
- * that the graph casts): external data, read or mapped by ORT, no copy through JS. Others
- * (a float32 value over a half-precision file, files elsewhere, tiny tensors) are embedded,
- * at most `maxEmbeddedBytes` in all (default 1.9 GiB, protobuf's limit).
+ * that the graph casts): external data, read or mapped by ORT, no copy through JS. Weights
+ * held in memory (`ref.data`) are handed to ORT as in-memory external data when no weight is
+ * read from disk (no copy into the model). Others (a float32 value over a half-precision
+ * file, files elsewhere, tiny tensors) are embedded, at most `maxEmbeddedBytes` in all
+ * (default 1.9 GiB, protobuf's limit).
  */
 export function prepareRuntimeModel(
   graph: Graph,
@@ -116,21 +123,41 @@ export function prepareRuntimeModel(
 ): RuntimeModel {
   const bytesPerDir = new Map<string, number>();
   for (const v of graph.initializers) {
-    if (v.source?.kind !== "external" || !storedAsIs(v, v.source.ref)) continue;
-    const dir = dirname(realFile(v.source.ref.file));
-    bytesPerDir.set(dir, (bytesPerDir.get(dir) ?? 0) + v.source.ref.byteLength);
+    const ref = v.source?.kind === "external" ? v.source.ref : null;
+    if (!ref || ref.data || !storedAsIs(v, ref)) continue;
+    const dir = dirname(realFile(ref.file));
+    bytesPerDir.set(dir, (bytesPerDir.get(dir) ?? 0) + ref.byteLength);
   }
   let folder: string | null = null;
   for (const [dir, n] of bytesPerDir)
     if (folder === null || n > bytesPerDir.get(folder)!) folder = dir;
+  // onnxruntime looks every external location up in the in-memory table once one is given,
+  // so in-memory weights go there only when no weight is read from disk (else they are
+  // embedded: e.g. a resized embedding matrix next to the checkpoint's files).
+  const memoryExternal = folder === null;
+  // One external-data name per in-memory buffer.
+  const memoryNames = new Map<Uint8Array, string>();
+  const externalData: { path: string; data: Uint8Array }[] = [];
   let embedded = 0;
   const resolveExternal = (v: Value, ref: ExternalTensor): ExternalPlacement => {
-    const abs = realFile(ref.file);
-    if (storedAsIs(v, ref) && ref.byteLength >= embedBelowBytes && dirname(abs) === folder) {
+    const asIs = storedAsIs(v, ref);
+    if (memoryExternal && ref.data && asIs && ref.byteLength >= embedBelowBytes) {
+      let location = memoryNames.get(ref.data);
+      if (!location) {
+        location = `tslate-memory-${memoryNames.size}.bin`;
+        memoryNames.set(ref.data, location);
+        externalData.push({ path: location, data: ref.data });
+      }
+      return { location, offset: ref.byteOffset, length: ref.byteLength };
+    }
+    const abs = ref.data ? null : realFile(ref.file);
+    if (abs !== null && asIs && ref.byteLength >= embedBelowBytes && dirname(abs) === folder) {
       return { location: basename(abs), offset: ref.byteOffset, length: ref.byteLength };
     }
-    const raw = readRange(ref.file, ref.byteOffset, ref.byteLength);
-    const bytes = storedAsIs(v, ref)
+    const raw = ref.data
+      ? ref.data.subarray(ref.byteOffset, ref.byteOffset + ref.byteLength)
+      : readRange(ref.file, ref.byteOffset, ref.byteLength);
+    const bytes = asIs
       ? raw
       : new Uint8Array(bytesToFloat32(raw, ref.storedAs === "float16" ? "F16" : "BF16").buffer);
     embedded += bytes.byteLength;
@@ -141,7 +168,10 @@ export function prepareRuntimeModel(
     }
     return { raw: bytes };
   };
-  return { bytes: serializeGraph(graph, { resolveExternal }), externalFolder: folder };
+  const bytes = serializeGraph(graph, { resolveExternal });
+  return externalData.length > 0
+    ? { bytes, externalFolder: folder, externalData }
+    : { bytes, externalFolder: folder };
 }
 
 /** A compiled graph: feed typed arrays, get typed arrays. */

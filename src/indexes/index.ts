@@ -7,7 +7,6 @@ import { IndexDirectory } from "./store.js";
 
 export { BaseIndex, type BaseIndexOptions, type OpenOptions } from "./base.js";
 export { Exact, type ExactOptions } from "./exact.js";
-export type { KernelOptions } from "./kernels.js";
 export { fuseRrf, fuseRsf } from "./fusion.js";
 export {
   DEFAULT_HNSW_CONFIG,
@@ -17,6 +16,7 @@ export {
   type HnswSearchOptions,
   type HnswSearchParameters,
 } from "./hnsw.js";
+export type { KernelOptions } from "./kernels.js";
 export {
   MAX_DEFAULT_SEARCH_WORKERS,
   ParallelSearcher,

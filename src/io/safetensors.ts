@@ -44,6 +44,11 @@ export interface TensorInfo {
   readonly file: string;
   readonly byteOffset: number;
   readonly byteLength: number;
+  /**
+   * In-memory stores: the bytes of the whole `file` (`byteOffset` is into it). File-backed
+   * stores leave it undefined and read `file` from disk.
+   */
+  readonly data?: Uint8Array;
 }
 
 export interface SafetensorsHeader {
@@ -87,7 +92,7 @@ export function parseSafetensorsHeader(
   }
   let json: unknown;
   try {
-    json = JSON.parse(Buffer.from(prefix.buffer, prefix.byteOffset + 8, n).toString("utf8"));
+    json = JSON.parse(new TextDecoder().decode(prefix.subarray(8, 8 + n)));
   } catch (err) {
     throw new FileFormatError(
       path,
@@ -328,6 +333,110 @@ export class WeightStore {
   }
 
   /**
+   * A store over checkpoint bytes already in memory (no file-system access): `files` maps
+   * file names to their bytes; `entry` is `model.safetensors` or
+   * `model.safetensors.index.json` (whose shards are looked up in `files` too, relative to
+   * the index's folder). Tensors stay views into those bytes (no copy).
+   */
+  static fromBytes(
+    files: Readonly<Record<string, Uint8Array>>,
+    entry: string,
+    options: { prefix?: string } = {},
+  ): WeightStore {
+    const bytesOf = (name: string): Uint8Array => {
+      const b = files[name];
+      if (!(b instanceof Uint8Array)) {
+        throw new FileFormatError(
+          name,
+          "missing from the files given (pass its bytes under this name)",
+          { missing: true },
+        );
+      }
+      return b;
+    };
+    const tensors = new Map<string, TensorInfo>();
+    let metadata: Record<string, string> = {};
+    if (entry.endsWith(".json")) {
+      let index: { weight_map?: unknown };
+      try {
+        index = JSON.parse(new TextDecoder().decode(bytesOf(entry)));
+      } catch (err) {
+        if (err instanceof FileFormatError) throw err;
+        throw new FileFormatError(entry, `not valid JSON (${(err as Error).message})`, {
+          cause: err,
+        });
+      }
+      const map = index?.weight_map;
+      if (map === null || typeof map !== "object" || Array.isArray(map)) {
+        throw new FileFormatError(entry, 'missing "weight_map" object (tensor name → shard file)');
+      }
+      const folder = entry.includes("/") ? entry.slice(0, entry.lastIndexOf("/") + 1) : "";
+      const shards = new Map<string, SafetensorsHeader>();
+      for (const [name, shard] of Object.entries(map as Record<string, unknown>)) {
+        if (typeof shard !== "string" || shard.includes("..") || shard.startsWith("/")) {
+          throw new FileFormatError(
+            entry,
+            `weight_map["${name}"] = ${JSON.stringify(shard)} is not a shard file name`,
+          );
+        }
+        const shardName = folder + shard;
+        const data = bytesOf(shardName);
+        let header = shards.get(shardName);
+        if (!header) {
+          header = parseSafetensorsHeader(data, data.byteLength, shardName);
+          shards.set(shardName, header);
+        }
+        const info = header.tensors.get(name);
+        if (!info) {
+          throw new FileFormatError(
+            shardName,
+            `weight_map in ${entry} says tensor "${name}" is in this shard, but it is not`,
+          );
+        }
+        tensors.set(name, { ...info, file: shardName, data });
+      }
+    } else {
+      const data = bytesOf(entry);
+      const header = parseSafetensorsHeader(data, data.byteLength, entry);
+      metadata = { ...header.metadata };
+      for (const [name, info] of header.tensors) tensors.set(name, { ...info, file: entry, data });
+    }
+    return new WeightStore(tensors, options.prefix ?? "", entry, metadata);
+  }
+
+  /** An in-memory store holding `tensors` (e.g. replacements for `withOverrides`). */
+  static fromTensors(
+    tensors: Readonly<Record<string, TensorToWrite>>,
+    source = "<tensors>",
+  ): WeightStore {
+    const parts = encodeSafetensors(tensors, {});
+    const bytes = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
+    let at = 0;
+    for (const p of parts) {
+      bytes.set(p, at);
+      at += p.byteLength;
+    }
+    return WeightStore.fromBytes({ [source]: bytes }, source);
+  }
+
+  /** A store over tensors described elsewhere (another container format, e.g. a .bin). */
+  static fromTensorInfos(
+    tensors: Iterable<TensorInfo>,
+    source: string,
+    metadata: Readonly<Record<string, string>> = {},
+  ): WeightStore {
+    const map = new Map<string, TensorInfo>();
+    for (const t of tensors) map.set(t.name, t);
+    return new WeightStore(map, "", source, metadata);
+  }
+
+  /** True when every tensor is held in memory (no file is read). */
+  get inMemory(): boolean {
+    for (const info of this.tensors.values()) if (!info.data) return false;
+    return true;
+  }
+
+  /**
    * This store with some tensors replaced by those of `overrides` (full names, prefix
    * included): e.g. resized embeddings or trained weights, while every other tensor still
    * points into the original files.
@@ -397,6 +506,7 @@ export class WeightStore {
   /** The raw bytes of a tensor. */
   readBytes(name: string): Uint8Array {
     const info = this.info(name);
+    if (info.data) return info.data.subarray(info.byteOffset, info.byteOffset + info.byteLength);
     const buf = new Uint8Array(info.byteLength);
     const fd = openSync(info.file, "r");
     try {
@@ -450,12 +560,14 @@ export function encodeSafetensors(
     offset += data.byteLength;
     parts.push(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
   }
-  let json = JSON.stringify(header);
+  const json = JSON.stringify(header);
   // Pad the header with spaces so the data buffer starts 8-byte aligned (as the reference does).
-  json += " ".repeat((8 - ((8 + Buffer.byteLength(json)) % 8)) % 8);
-  const jsonBytes = Buffer.from(json, "utf8");
-  const len = Buffer.alloc(8);
-  len.writeBigUInt64LE(BigInt(jsonBytes.byteLength));
+  let jsonBytes = new TextEncoder().encode(json);
+  jsonBytes = new TextEncoder().encode(
+    json + " ".repeat((8 - ((8 + jsonBytes.byteLength) % 8)) % 8),
+  );
+  const len = new Uint8Array(8);
+  new DataView(len.buffer).setBigUint64(0, BigInt(jsonBytes.byteLength), true);
   return [len, jsonBytes, ...parts];
 }
 

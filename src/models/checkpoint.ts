@@ -6,25 +6,29 @@
  *      [unused0]/[unused1] markers and lengths in `artifact.metadata`.
  *   3. A plain Hugging Face encoder: no projection; PyLate adds a fresh Dense.
  */
-import { existsSync, readFileSync } from "node:fs";
-import { join } from "node:path";
-import { WeightStore } from "../io/safetensors.js";
+import type { WeightStore } from "../io/safetensors.js";
 import { FileFormatError, UnsupportedError } from "../util/errors.js";
-import { BACKBONES, type DenseWeights, detectWeightPrefix } from "./backbones/index.js";
+import { type DenseWeights, detectWeightPrefix } from "./backbones/encoder.js";
+import { BACKBONES } from "./backbones/registry.js";
 import { type ColBERTConfig, colbertConfigFromJson } from "./config.js";
 import { checkDenseChain, type DenseLayer, readDenseModule } from "./dense.js";
 import { readJson, readJsonIfExists } from "./json.js";
+import { type CheckpointSource, joinPath } from "./source.js";
 
 /** The projection after the backbone: y = x·Wᵀ + b, W is [outFeatures, inFeatures]. */
 export type { DenseWeights };
-export { readJson };
 
 export type CheckpointLayout = "pylate" | "stanford" | "huggingface";
 
 export interface CheckpointDescription {
   layout: CheckpointLayout;
+  /** Where the files were read from (save() copies vocab.txt from there). */
+  source: CheckpointSource;
+  /** The checkpoint's directory, or "<files>" (for messages). */
   dir: string;
-  /** Directory holding the backbone's config.json and tokenizer files. */
+  /** The backbone's folder, relative to the checkpoint root ("" = the root). */
+  backboneFolder: string;
+  /** Directory holding the backbone's config.json and tokenizer files (for messages). */
   backboneDir: string;
   backboneConfig: Record<string, unknown>;
   weights: WeightStore;
@@ -57,39 +61,38 @@ function backboneFor(config: Record<string, unknown>, path: string) {
   return builder;
 }
 
-function openWeights(dir: string): WeightStore {
-  if (
-    !existsSync(join(dir, "model.safetensors")) &&
-    !existsSync(join(dir, "model.safetensors.index.json")) &&
-    existsSync(join(dir, "pytorch_model.bin"))
-  ) {
-    throw new UnsupportedError(
-      `${dir}: only pytorch_model.bin found; tslate reads safetensors. Convert with: python -c "from transformers import AutoModel; AutoModel.from_pretrained('${dir}').save_pretrained('${dir}', safe_serialization=True)"`,
-    );
-  }
-  return WeightStore.open(dir);
+function openWeights(source: CheckpointSource, folder: string): WeightStore {
+  const store = source.openSafetensors(folder);
+  if (store) return store;
+  throw new FileFormatError(
+    source.where(joinPath(folder, "model.safetensors")),
+    source.has(joinPath(folder, "pytorch_model.bin"))
+      ? "only pytorch_model.bin found; tslate reads safetensors"
+      : "missing the backbone weights (model.safetensors or model.safetensors.index.json)",
+    { missing: true },
+  );
 }
 
-/** Reads a checkpoint directory (already downloaded) and says what it is. */
-export function describeCheckpoint(dir: string): CheckpointDescription {
-  if (!existsSync(dir)) {
-    throw new FileFormatError(dir, "model directory does not exist", { missing: true });
-  }
-  const modulesPath = join(dir, "modules.json");
+/** Reads a checkpoint (a directory, or files in memory) and says what it is. */
+export function describeCheckpoint(source: CheckpointSource): CheckpointDescription {
+  const modulesPath = "modules.json";
   let layout: CheckpointLayout;
-  let backboneDir = dir;
-  const denseDirs: string[] = [];
+  let backboneFolder = "";
+  const denseFolders: string[] = [];
   const ignoredModules: string[] = [];
-  if (existsSync(modulesPath)) {
+  if (source.has(modulesPath)) {
     layout = "pylate";
     let modules: unknown;
     try {
-      modules = JSON.parse(readFileSync(modulesPath, "utf8"));
+      modules = JSON.parse(new TextDecoder().decode(source.readBytes(modulesPath)));
     } catch (err) {
-      throw new FileFormatError(modulesPath, `not valid JSON (${(err as Error).message})`);
+      throw new FileFormatError(
+        source.where(modulesPath),
+        `not valid JSON (${(err as Error).message})`,
+      );
     }
     if (!Array.isArray(modules) || modules.length === 0) {
-      throw new FileFormatError(modulesPath, "must be a non-empty array of modules");
+      throw new FileFormatError(source.where(modulesPath), "must be a non-empty array of modules");
     }
     const sorted = [...modules].sort((a, b) => (a.idx ?? 0) - (b.idx ?? 0));
     sorted.forEach((m: { type?: unknown; path?: unknown }, i: number) => {
@@ -98,12 +101,12 @@ export function describeCheckpoint(dir: string): CheckpointDescription {
       if (i === 0) {
         if (!type.endsWith("Transformer")) {
           throw new UnsupportedError(
-            `${modulesPath}: the first module must be a Transformer, got "${type}"`,
+            `${source.where(modulesPath)}: the first module must be a Transformer, got "${type}"`,
           );
         }
-        backboneDir = join(dir, path);
+        backboneFolder = joinPath(path);
       } else if (type.endsWith("Dense")) {
-        denseDirs.push(join(dir, path));
+        denseFolders.push(joinPath(path));
       } else {
         // colbert.py _load_sbert_model keeps only the Transformer and the Dense modules
         // (a sentence-transformers model's Pooling, Normalize, ... are dropped).
@@ -114,7 +117,8 @@ export function describeCheckpoint(dir: string): CheckpointDescription {
     layout = "huggingface";
   }
 
-  const backboneConfig = readJson(join(backboneDir, "config.json"), "backbone config.json");
+  const backboneConfigPath = joinPath(backboneFolder, "config.json");
+  const backboneConfig = readJson(source, backboneConfigPath, "backbone config.json");
   const architectures = backboneConfig.architectures;
   if (
     layout === "huggingface" &&
@@ -123,23 +127,20 @@ export function describeCheckpoint(dir: string): CheckpointDescription {
   ) {
     layout = "stanford";
   }
-  const weights = openWeights(backboneDir);
+  const weights = openWeights(source, backboneFolder);
   // The word-embedding tensor names the backbone and tells its prefix ("bert." for Stanford).
   const wordEmbeddingName = backboneFor(
     backboneConfig,
-    join(backboneDir, "config.json"),
+    source.where(backboneConfigPath),
   ).probeTensor;
   const weightPrefix = detectWeightPrefix(weights, wordEmbeddingName);
 
-  const denseLayers = denseDirs.map(readDenseModule);
-  checkDenseChain(denseLayers, modulesPath);
+  const denseLayers = denseFolders.map((f) => readDenseModule(source, f));
+  checkDenseChain(denseLayers, source.where(modulesPath));
 
-  const stConfig = readJsonIfExists(
-    join(dir, "config_sentence_transformers.json"),
-    "config_sentence_transformers.json",
-  );
-  const colbert = colbertConfigFromJson(stConfig, join(dir, "config_sentence_transformers.json"));
-
+  const stPath = "config_sentence_transformers.json";
+  const stConfig = readJsonIfExists(source, stPath, "config_sentence_transformers.json");
+  const colbert = colbertConfigFromJson(stConfig, source.where(stPath));
   if (layout === "stanford") {
     const info = weights.expect("linear.weight", [
       weights.info("linear.weight").shape[0],
@@ -152,7 +153,7 @@ export function describeCheckpoint(dir: string): CheckpointDescription {
       activation: "Identity",
       useResidual: false,
     });
-    const meta = readJsonIfExists(join(dir, "artifact.metadata"), "artifact.metadata");
+    const meta = readJsonIfExists(source, "artifact.metadata", "artifact.metadata");
     // colbert.py: prefixes from the metadata or [unused0]/[unused1]; lengths and the
     // attention rule from the metadata when present.
     colbert.queryPrefix =
@@ -166,18 +167,20 @@ export function describeCheckpoint(dir: string): CheckpointDescription {
     }
   }
 
-  const tokenizerPath = join(backboneDir, "tokenizer.json");
-  if (!existsSync(tokenizerPath)) {
+  const tokenizerPath = joinPath(backboneFolder, "tokenizer.json");
+  if (!source.has(tokenizerPath)) {
     throw new FileFormatError(
-      tokenizerPath,
+      source.where(tokenizerPath),
       "missing tokenizer.json (tslate needs the fast-tokenizer file; save the tokenizer with transformers >= 4 to create it)",
       { missing: true },
     );
   }
   return {
     layout,
-    dir,
-    backboneDir,
+    source,
+    dir: source.root,
+    backboneFolder,
+    backboneDir: backboneFolder === "" ? source.root : source.where(backboneFolder),
     backboneConfig,
     weights,
     weightPrefix,
@@ -186,13 +189,15 @@ export function describeCheckpoint(dir: string): CheckpointDescription {
     ignoredModules,
     colbert,
     sentenceTransformersConfig: stConfig,
-    tokenizerJson: readJson(tokenizerPath, "tokenizer.json"),
+    tokenizerJson: readJson(source, tokenizerPath, "tokenizer.json"),
     tokenizerConfig: readJsonIfExists(
-      join(backboneDir, "tokenizer_config.json"),
+      source,
+      joinPath(backboneFolder, "tokenizer_config.json"),
       "tokenizer_config.json",
     ),
     specialTokensMap: readJsonIfExists(
-      join(backboneDir, "special_tokens_map.json"),
+      source,
+      joinPath(backboneFolder, "special_tokens_map.json"),
       "special_tokens_map.json",
     ),
   };

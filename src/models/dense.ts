@@ -7,13 +7,11 @@
  * Runs of Identity modules are one linear map and are folded into one matrix; a module with a
  * non-linear activation stays a layer of its own in the graph.
  */
-import { existsSync } from "node:fs";
-import { join } from "node:path";
 import type { Graph, Value } from "../graph/ir.js";
-import { WeightStore } from "../io/safetensors.js";
 import { ConfigError, FileFormatError, ShapeError, UnsupportedError } from "../util/errors.js";
-import type { DenseWeights } from "./backbones/index.js";
+import type { DenseWeights } from "./backbones/encoder.js";
 import { readJson } from "./json.js";
+import { type CheckpointSource, joinPath } from "./source.js";
 
 /** Names of the torch.nn activations a Dense module may use (called with default arguments). */
 export type DenseActivation =
@@ -123,9 +121,9 @@ export function parseActivation(name: unknown, where: string): DenseActivation {
 }
 
 /** Reads one Dense module folder (PyLate's or sentence-transformers' Dense). */
-export function readDenseModule(dir: string): DenseLayer {
-  const configPath = join(dir, "config.json");
-  const config = readJson(configPath, "Dense config");
+export function readDenseModule(source: CheckpointSource, folder: string): DenseLayer {
+  const configPath = source.where(joinPath(folder, "config.json"));
+  const config = readJson(source, joinPath(folder, "config.json"), "Dense config");
   const inF = config.in_features;
   const outF = config.out_features;
   if (!Number.isInteger(inF) || !Number.isInteger(outF)) {
@@ -137,16 +135,16 @@ export function readDenseModule(dir: string): DenseLayer {
     config.activation_function ?? "torch.nn.modules.linear.Identity",
     configPath,
   );
-  if (!existsSync(join(dir, "model.safetensors"))) {
+  const store = source.openSafetensors(folder);
+  if (!store) {
     throw new FileFormatError(
-      join(dir, "model.safetensors"),
-      existsSync(join(dir, "pytorch_model.bin"))
+      source.where(joinPath(folder, "model.safetensors")),
+      source.has(joinPath(folder, "pytorch_model.bin"))
         ? "only pytorch_model.bin found: convert the Dense weights to safetensors (PyLate saves safetensors by default)"
         : "missing Dense weights",
       { missing: true },
     );
   }
-  const store = WeightStore.open(join(dir, "model.safetensors"));
   const weight = store.readFloat32(
     store.expect("linear.weight", [outF as number, inF as number]).name,
   );

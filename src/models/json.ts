@@ -1,26 +1,35 @@
-import { existsSync, readFileSync } from "node:fs";
 import { FileFormatError } from "../util/errors.js";
+import type { CheckpointSource } from "./source.js";
 
-/** Reads a JSON object file; errors name the file and say what is wrong. */
-export function readJson(path: string, what: string): Record<string, unknown> {
-  if (!existsSync(path)) {
-    throw new FileFormatError(path, `missing ${what}`, { missing: true });
+/** Reads a JSON object file of a checkpoint; errors name the file and say what is wrong. */
+export function readJson(
+  source: CheckpointSource,
+  path: string,
+  what: string,
+): Record<string, unknown> {
+  const where = source.where(path);
+  if (!source.has(path)) {
+    throw new FileFormatError(where, `missing ${what}`, { missing: true });
   }
   let value: unknown;
   try {
-    value = JSON.parse(readFileSync(path, "utf8"));
+    value = JSON.parse(new TextDecoder().decode(source.readBytes(path)));
   } catch (err) {
-    throw new FileFormatError(path, `${what} is not valid JSON (${(err as Error).message})`, {
+    throw new FileFormatError(where, `${what} is not valid JSON (${(err as Error).message})`, {
       cause: err,
     });
   }
   if (value === null || typeof value !== "object" || Array.isArray(value)) {
-    throw new FileFormatError(path, `${what} must hold a JSON object`);
+    throw new FileFormatError(where, `${what} must hold a JSON object`);
   }
   return value as Record<string, unknown>;
 }
 
 /** readJson, or {} when the file does not exist. */
-export function readJsonIfExists(path: string, what: string): Record<string, unknown> {
-  return existsSync(path) ? readJson(path, what) : {};
+export function readJsonIfExists(
+  source: CheckpointSource,
+  path: string,
+  what: string,
+): Record<string, unknown> {
+  return source.has(path) ? readJson(source, path, what) : {};
 }

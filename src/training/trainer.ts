@@ -255,7 +255,7 @@ export class Trainer<Example, Batch> {
   }
 
   /** Writes the model (PyLate layout) with the current parameters into `dir`. */
-  saveModel(dir: string, parameters: readonly Parameter[]): void {
+  async saveModel(dir: string, parameters: readonly Parameter[]): Promise<void> {
     const weights: Record<string, TensorToWrite> = {};
     let denseWeight: Float32Array | undefined;
     let denseBias: Float32Array | undefined;
@@ -265,7 +265,7 @@ export class Trainer<Example, Batch> {
       else weights[p.name] = { data: p.data, shape: p.shape };
     }
     const d = this.setup.model.dense;
-    this.setup.model.save(dir, {
+    await this.setup.model.save(dir, {
       weights,
       dense: {
         weight: denseWeight ?? d.weight,
@@ -277,16 +277,16 @@ export class Trainer<Example, Batch> {
   }
 
   /** checkpoint-N: model + optimizer.safetensors + trainer_state.json, renamed into place whole. */
-  private saveCheckpoint(
+  private async saveCheckpoint(
     parameters: readonly Parameter[],
     opt: AdamW,
     state: TrainerState,
-  ): string {
+  ): Promise<string> {
     const out = this.args.outputDir;
     const dir = join(out, `checkpoint-${state.globalStep}`);
     const tmp = join(out, `.tmp-checkpoint-${state.globalStep}-${process.pid}`);
     rmSync(tmp, { recursive: true, force: true });
-    this.saveModel(tmp, parameters);
+    await this.saveModel(tmp, parameters);
     const tensors: Record<string, TensorToWrite> = {};
     parameters.forEach((p, i) => {
       tensors[`exp_avg.${p.name}`] = { data: opt.state.m[i], shape: p.shape };
@@ -416,7 +416,7 @@ export class Trainer<Example, Batch> {
           const r = await step.run(batch, this.masks);
           if (!Number.isFinite(r.loss)) {
             // The parameters are still those of the last good step: keep them.
-            const saved = this.saveCheckpoint(params, opt, goodState());
+            const saved = await this.saveCheckpoint(params, opt, goodState());
             throw new TrainingError(
               `the loss is ${r.loss} at step ${state.globalStep + 1} (epoch ${state.epoch}, batch ${state.batchInEpoch}); stopped. The last good weights are in ${saved}. Lower the learning rate or check the data of that batch.`,
             );
@@ -438,7 +438,7 @@ export class Trainer<Example, Batch> {
 
           const gradNorm = globalNorm(grads);
           if (!Number.isFinite(gradNorm)) {
-            const saved = this.saveCheckpoint(params, opt, goodState());
+            const saved = await this.saveCheckpoint(params, opt, goodState());
             throw new TrainingError(
               `the gradient norm is ${gradNorm} at step ${state.globalStep + 1}; stopped. The last good weights are in ${saved}.`,
             );
@@ -467,10 +467,10 @@ export class Trainer<Example, Batch> {
           seen = 0;
           groupStart = state.batchInEpoch;
           if (a.saveSteps > 0 && state.globalStep % a.saveSteps === 0)
-            this.saveCheckpoint(params, opt, state);
+            await this.saveCheckpoint(params, opt, state);
           if (a.evalSteps > 0 && state.globalStep % a.evalSteps === 0) await runEval();
           if (this.stopping()) {
-            const saved = this.saveCheckpoint(params, opt, state);
+            const saved = await this.saveCheckpoint(params, opt, state);
             return {
               globalStep: state.globalStep,
               lastLoss,
@@ -485,8 +485,8 @@ export class Trainer<Example, Batch> {
           state.batchInEpoch = 0;
         }
       }
-      this.saveCheckpoint(params, opt, state);
-      this.saveModel(a.outputDir, params);
+      await this.saveCheckpoint(params, opt, state);
+      await this.saveModel(a.outputDir, params);
       if (a.evalSteps === 0 || state.globalStep % a.evalSteps !== 0) await runEval();
       return {
         globalStep: state.globalStep,

@@ -6,7 +6,7 @@ import { after, describe, test } from "node:test";
 import { WeightStore, writeSafetensors } from "../../src/io/index.js";
 import {
   buildEncoderGraph,
-  createEncoder,
+  openEncoder,
   readBackboneConfig,
 } from "../../src/models/backbones/index.js";
 import {
@@ -42,7 +42,7 @@ const batch = {
 describe("backbone config and weight errors", () => {
   test("unknown model_type names the file and lists the supported types", async () => {
     const dir = withConfig("unknown", (c) => (c.model_type = "gpt2"));
-    await assert.rejects(createEncoder(dir), (e: Error) => {
+    await assert.rejects(openEncoder(dir), (e: Error) => {
       assert.ok(e instanceof UnsupportedError);
       assert.match(
         e.message,
@@ -55,14 +55,14 @@ describe("backbone config and weight errors", () => {
   test("missing field names the field", async () => {
     const dir = withConfig("missing", (c) => delete c.num_attention_heads);
     await assert.rejects(
-      createEncoder(dir),
+      openEncoder(dir),
       (e: Error) => e instanceof ConfigError && /"num_attention_heads" is missing/.test(e.message),
     );
   });
 
   test("weight shape mismatch names the safetensors file and tensor", async () => {
     const dir = withConfig("shape", (c) => (c.intermediate_size = 256));
-    await assert.rejects(createEncoder(dir), (e: Error) => {
+    await assert.rejects(openEncoder(dir), (e: Error) => {
       assert.ok(e instanceof ShapeError);
       assert.match(
         e.message,
@@ -92,7 +92,7 @@ describe("backbone config and weight errors", () => {
   });
 
   test("bad batches are refused before reaching onnxruntime", async () => {
-    const enc = await createEncoder(bertDir, { threads: 1 });
+    const enc = await openEncoder(bertDir, { threads: 1 });
     try {
       await assert.rejects(enc.run({ ...batch, seqLength: 5 }), ShapeError);
       const long = {
@@ -128,9 +128,9 @@ describe("weight prefixes", () => {
     const dir = mkdtempSync(join(tmp, "prefixed-"));
     copyFileSync(join(bertDir, "config.json"), join(dir, "config.json"));
     writeSafetensors(join(dir, "model.safetensors"), tensors);
-    const a = await createEncoder(bertDir, { threads: 1 });
-    const b = await createEncoder(dir, { threads: 1 });
-    const c = await createEncoder(dir, { threads: 1, weightPrefix: "bert." });
+    const a = await openEncoder(bertDir, { threads: 1 });
+    const b = await openEncoder(dir, { threads: 1 });
+    const c = await openEncoder(dir, { threads: 1, weightPrefix: "bert." });
     try {
       const [ra, rb, rc] = await Promise.all([a.run(batch), b.run(batch), c.run(batch)]);
       assert.equal(maxAbsDiff(rb.embeddings, ra.embeddings), 0);
@@ -139,7 +139,7 @@ describe("weight prefixes", () => {
       await Promise.all([a.dispose(), b.dispose(), c.dispose()]);
     }
     await assert.rejects(
-      createEncoder(dir, { weightPrefix: "roberta." }),
+      openEncoder(dir, { weightPrefix: "roberta." }),
       /missing tensor "roberta\.embeddings/,
     );
   });

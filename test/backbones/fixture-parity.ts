@@ -93,7 +93,7 @@ export function backboneParityTests(name: string, options: ColBERTOptions = {}):
     const tmp = mkdtempSync(join(tmpdir(), `tslate-${name}-`));
     const model = await load(dir);
     try {
-      model.save(tmp);
+      await model.save(tmp);
       const again = await load(tmp);
       try {
         await checkEncode(again, exp, "reloaded");

@@ -15,7 +15,7 @@ import { prepareRuntimeModel } from "../../src/graph/session.js";
 import { WeightStore, writeSafetensors } from "../../src/io/index.js";
 import {
   buildEncoderGraph,
-  createEncoder,
+  openEncoder,
   readBackboneConfig,
 } from "../../src/models/backbones/index.js";
 import { type HalfDType, roundTo, writeHalfSafetensors } from "../helpers/half.js";
@@ -55,8 +55,8 @@ for (const dtype of ["BF16", "F16"] as HalfDType[]) {
     );
     assert.ok(model.bytes.length < CAP, `model bytes ${model.bytes.length} hold no weights`);
 
-    const half = await createEncoder(halfDir, { threads: 1, maxEmbeddedBytes: CAP });
-    const full = await createEncoder(fullDir, { threads: 1 });
+    const half = await openEncoder(halfDir, { threads: 1, maxEmbeddedBytes: CAP });
+    const full = await openEncoder(fullDir, { threads: 1 });
     try {
       const ids = BigInt64Array.from([101n, 2023n, 2003n, 1037n, 3231n, 102n, 0n, 0n]);
       const mask = BigInt64Array.from([1n, 1n, 1n, 1n, 1n, 1n, 0n, 0n]);

@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { WeightStore } from "../../src/io/index.js";
-import { createEncoder, type EncoderSession } from "../../src/models/backbones/index.js";
+import { type EncoderSession, openEncoder } from "../../src/models/backbones/index.js";
 import { maxAbsDiff, readSharedJson, sharedPath } from "../helpers/shared.js";
 
 const HIDDEN_TOL = 5e-5;
@@ -57,12 +57,12 @@ for (const model of ["bert-tiny-colbert", "modernbert-tiny-colbert"]) {
     let raw: EncoderSession;
     let colbert: EncoderSession;
     before(async () => {
-      raw = await createEncoder(dir, {
+      raw = await openEncoder(dir, {
         dense: denseOf(model),
         outputHiddenStates: true,
         threads: 1,
       });
-      colbert = await createEncoder(dir, {
+      colbert = await openEncoder(dir, {
         dense: denseOf(model),
         normalize: true,
         threads: 1,
@@ -104,7 +104,7 @@ for (const model of ["bert-tiny-colbert", "modernbert-tiny-colbert"]) {
         );
         // last_hidden_state: for BERT the last layer output; for ModernBERT after final_norm,
         // which the Dense output above already depends on. Check it with a Dense-free session.
-        const bare = await createEncoder(dir, { threads: 1 });
+        const bare = await openEncoder(dir, { threads: 1 });
         try {
           const b = await bare.run({
             inputIds: ids(hs.input_ids),
@@ -226,7 +226,7 @@ for (const model of ["bert-tiny-colbert", "modernbert-tiny-colbert"]) {
         seqLength: L,
       };
       assert.ok(B >= 3, "the fixture batch has several rows to split");
-      const chunked = await createEncoder(dir, {
+      const chunked = await openEncoder(dir, {
         dense: denseOf(model),
         outputHiddenStates: true,
         threads: 1,
@@ -263,7 +263,7 @@ for (const model of ["bert-tiny-colbert", "modernbert-tiny-colbert"]) {
 
     test("runTokenBudget must be a positive integer", async () => {
       await assert.rejects(
-        createEncoder(dir, { runTokenBudget: 0 }),
+        openEncoder(dir, { runTokenBudget: 0 }),
         /runTokenBudget must be a positive integer, got 0/,
       );
     });

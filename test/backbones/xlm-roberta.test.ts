@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
 import { WeightStore, writeSafetensors } from "../../src/io/index.js";
-import { createEncoder } from "../../src/models/backbones/index.js";
+import { openEncoder } from "../../src/models/backbones/index.js";
 import { sharedPath } from "../helpers/shared.js";
 
 const tmp = mkdtempSync(join(tmpdir(), "tslate-xlmr-test-"));
@@ -35,8 +35,8 @@ test("xlm-roberta positions: pad + 1 + index of non-pad tokens", async () => {
   );
   writeSafetensors(join(dir, "model.safetensors"), tensors);
 
-  const bert = await createEncoder(bertDir, { threads: 1 });
-  const xlmr = await createEncoder(dir, { threads: 1 });
+  const bert = await openEncoder(bertDir, { threads: 1 });
+  const xlmr = await openEncoder(dir, { threads: 1 });
   try {
     assert.equal(xlmr.usesTokenTypeIds, false);
     const real = [0n, 2023n, 2003n, 1037n, 3231n, 2n];

@@ -70,7 +70,7 @@ for (const name of ["bert-tiny-colbert", "modernbert-tiny-colbert"]) {
 test("save() writes PyLate's layout and reloads to the same embeddings", async () => {
   const model = await load(sharedPath("fixtures/bert-tiny-colbert"), { queryLength: 24 });
   const out = join(tmp, "saved");
-  model.save(out);
+  await model.save(out);
   const st = JSON.parse(readFileSync(join(out, "config_sentence_transformers.json"), "utf8"));
   assert.equal(st.query_length, 24);
   assert.equal(st.query_prefix, "[Q] ");
@@ -129,7 +129,7 @@ test("a Stanford ColBERT checkpoint (HF_ColBERT, bert.* + linear.weight) loads",
   assert.equal(q.rows, 16);
   assert.equal(q.cols, 32);
   // Saving converts it to PyLate's layout, which reloads to the same embeddings.
-  model.save(join(tmp, "stanford-saved"));
+  await model.save(join(tmp, "stanford-saved"));
   const again = await load(join(tmp, "stanford-saved"));
   assert.equal(again.checkpoint.layout, "pylate");
   const [q2] = await again.encode(["hello world"], { isQuery: true });

@@ -280,7 +280,7 @@ test("a GELU layer with a residual projection, then two Identity layers (folded)
 
   // save() writes every module back as it was read; both reload to the same embeddings.
   const out = join(tmp, "chain-saved");
-  model.save(out);
+  await model.save(out);
   const modules = JSON.parse(readFileSync(join(out, "modules.json"), "utf8"));
   assert.deepEqual(
     modules.map((m: { path: string }) => m.path),
@@ -357,7 +357,7 @@ test("embeddingSize different from the checkpoint's appends a new Dense, as PyLa
   const [d] = await model.encode(["late interaction"]);
   assert.equal(d.cols, 16);
   const out = join(tmp, "appended");
-  model.save(out);
+  await model.save(out);
   const again = await load(out);
   assert.equal(again.denseLayers.length, 2);
   assert.deepEqual(await again.encode(["late interaction"]), [d]);

@@ -26,7 +26,7 @@ test("every ColBERT setting is read from and written to config_sentence_transfor
   };
   const model = await load(FIXTURE, settings);
   const dir = join(tmp, "all-settings");
-  model.save(dir);
+  await model.save(dir);
   const json = JSON.parse(readFileSync(join(dir, "config_sentence_transformers.json"), "utf8"));
   assert.deepEqual(
     {
@@ -169,7 +169,7 @@ test("modelKwargs and configKwargs override config.json; tokenizerKwargs overrid
   assert.deepEqual(await viaConfig.encode(TEXTS), changed);
   assert.ok(maxAbsDiff(changed[0].data, Array.from((await base.encode(TEXTS))[0].data)) > 1e-3);
   const dir = join(tmp, "kwargs-saved");
-  viaModel.save(dir);
+  await viaModel.save(dir);
   assert.equal(JSON.parse(readFileSync(join(dir, "config.json"), "utf8")).layer_norm_eps, 0.5);
   assert.deepEqual(await (await load(dir)).encode(TEXTS), changed);
 

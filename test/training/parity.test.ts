@@ -16,7 +16,7 @@ import { CachedContrastive } from "../../src/losses/cached-contrastive.js";
 import { Contrastive, type ContrastiveBatch } from "../../src/losses/contrastive.js";
 import { Distillation, type DistillationBatch } from "../../src/losses/distillation.js";
 import type { MaskOptions, TokenizedColumn } from "../../src/losses/types.js";
-import { readBackboneConfig } from "../../src/models/backbones/encoder.js";
+import { readBackboneConfig } from "../../src/models/backbones/files.js";
 import { AdamW } from "../../src/training/adamw.js";
 import { CachedContrastiveStep } from "../../src/training/cached-step.js";
 import { DENSE_WEIGHT, globalNorm, type TrainableModel } from "../../src/training/parameters.js";

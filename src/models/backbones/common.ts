@@ -79,6 +79,7 @@ export class WeightLoader {
       byteOffset: info.byteOffset,
       byteLength: info.byteLength,
       storedAs,
+      data: info.data,
     } as const;
     // Half-precision tensors stay in their file in their own dtype and are cast in the graph
     // (ORT folds the Cast at load): nothing is converted into the model bytes, so checkpoints

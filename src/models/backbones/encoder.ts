@@ -2,19 +2,17 @@
  * The encoder: backbone last_hidden_state → optional Dense (y = x·Wᵀ (+ b)) → optional
  * per-token L2 normalisation (torch normalize: x / max(‖x‖, 1e-12)), shape [B, L, D].
  */
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
 import type { Value } from "../../graph/ir.js";
 import { Graph } from "../../graph/ir.js";
 import { type Fetched, GraphSession } from "../../graph/session.js";
-import { WeightStore } from "../../io/safetensors.js";
+import type { WeightStore } from "../../io/safetensors.js";
 import {
   FileFormatError,
   InvalidArgumentError,
   ShapeError,
   UnsupportedError,
 } from "../../util/errors.js";
-import { HfConfig, WeightLoader } from "./common.js";
+import { type HfConfig, WeightLoader } from "./common.js";
 import { BACKBONES } from "./registry.js";
 
 export interface EncoderBatch {
@@ -64,8 +62,6 @@ export interface EncoderGraphOptions {
 }
 
 export interface EncoderOptions extends EncoderGraphOptions {
-  /** Weights to use instead of modelDir's model.safetensors. */
-  weights?: WeightStore;
   /** Tensor name prefix (e.g. "bert." for Stanford ColBERT); detected when omitted. */
   weightPrefix?: string;
   /** ORT intra-op threads (default: all cores). */
@@ -99,34 +95,6 @@ export interface EncoderGraph {
   readonly inputNames: readonly string[];
   /** "embeddings", then "hidden_state_0".. when hidden states are requested. */
   readonly outputNames: readonly string[];
-}
-
-/** Reads and validates `config.json` of a model directory. */
-export function readBackboneConfig(modelDir: string): HfConfig {
-  const path = join(modelDir, "config.json");
-  let text: string;
-  try {
-    text = readFileSync(path, "utf8");
-  } catch (err) {
-    throw new FileFormatError(
-      path,
-      "cannot read the backbone config (is this a model directory?)",
-      {
-        cause: err,
-        missing: true,
-      },
-    );
-  }
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch (err) {
-    throw new FileFormatError(path, `not valid JSON (${(err as Error).message})`, { cause: err });
-  }
-  if (raw === null || typeof raw !== "object" || Array.isArray(raw)) {
-    throw new FileFormatError(path, "must hold a JSON object");
-  }
-  return new HfConfig(raw as Record<string, unknown>, path);
 }
 
 /** Finds the prefix under which the checkpoint stores the backbone (e.g. "bert."). */
@@ -260,14 +228,17 @@ export function defaultRunTokenBudget(config: HfConfig): number {
   return Math.max(1, Math.floor(RUN_ACTIVATION_BYTES / (4 * Math.max(1, intermediate))));
 }
 
-/** Opens a model directory's backbone (config.json + safetensors) as an ORT session. */
+/**
+ * Opens a backbone as an ORT session from its parsed config.json and its weights (a
+ * WeightStore over files, or over bytes in memory: nothing here touches the file system).
+ * A model directory: `createEncoder(readBackboneConfig(dir), WeightStore.open(dir))`.
+ */
 export async function createEncoder(
-  modelDir: string,
+  config: HfConfig,
+  weights: WeightStore,
   options: EncoderOptions = {},
 ): Promise<EncoderSession> {
-  const config = readBackboneConfig(modelDir);
   const { builder } = builderFor(config);
-  let weights = options.weights ?? WeightStore.open(modelDir);
   weights = weights.withPrefix(
     options.weightPrefix ?? detectWeightPrefix(weights, builder.probeTensor),
   );

@@ -19,8 +19,8 @@ export {
   type EncoderOptions,
   type EncoderOutput,
   type EncoderSession,
-  readBackboneConfig,
 } from "./encoder.js";
+export { openEncoder, readBackboneConfig } from "./files.js";
 export { ropeInverseFrequencies } from "./modernbert.js";
 export { BACKBONES } from "./registry.js";
 export type { BackboneBuilder, BackboneInputs, BackboneOutputs } from "./types.js";
