@@ -15,6 +15,13 @@
  * - Composite patterns (`matchComposite`: exact GELU) get one rule for the whole pattern,
  *   computed from the pattern's input alone, so the forward intermediates die after the
  *   forward pass (and onnxruntime can still fuse the forward pattern into one kernel).
+ *
+ * onnxruntime's CPU ScatterND with reduction "add" splits the updates over its threads with
+ * no guard against repeated rows: on more than one thread, updates to the same row race and
+ * some are lost (the token-type table, where every token hits row 0, lost up to 2x its
+ * gradient's size on 2 threads). `gradientParts` therefore hands a wrt table's row updates to
+ * the caller, who adds them in order (training/step.ts `readGradient`); `gradients` keeps the
+ * one-session ScatterND form, exact on one thread.
  */
 import { InvalidArgumentError, UnsupportedError } from "../util/errors.js";
 import {
@@ -29,12 +36,49 @@ import type { Graph, Node, Value } from "./ir.js";
 
 const FLOAT = new Set(["float32", "float16"]);
 
+/** Row updates of a table: row `indices[i]` of the gradient gets `updates[i]` added. */
+export interface RowUpdates {
+  /** int64 [n] (negative values count from the end, as in Gather). */
+  readonly indices: Value;
+  /** [n, rowSize]: the table's row shape flattened. */
+  readonly updates: Value;
+}
+
+/** A gradient as a dense part plus row updates from lookups (either may be absent). */
+export interface GradientParts {
+  readonly dense: Value | null;
+  readonly rows: RowUpdates | null;
+}
+
 /**
  * Appends to `graph` the nodes that compute d`loss`/d`w` for every `w` in `wrt` and returns
  * those gradient values (same order; a value that `loss` does not depend on gets zeros of its
  * shape). `loss` must be a float scalar (shape [] or all-ones dims).
  */
 export function gradients(graph: Graph, loss: Value, wrt: readonly Value[]): Value[] {
+  return gradientParts(graph, loss, wrt).map((p, i) => {
+    const w = wrt[i];
+    if (!p.rows) return p.dense ?? zerosOf(graph, w);
+    const scattered = scatterRows(graph, w, [p.rows]);
+    return p.dense ? graph.add(p.dense, scattered) : scattered;
+  });
+}
+
+function zerosOf(graph: Graph, w: Value): Value {
+  return graph.expand(graph.constant(0, { dtype: w.dtype }), graph.shapeOf(w));
+}
+
+/**
+ * As `gradients`, but the gradient a `wrt` table gets from its row lookups (Gather on axis 0)
+ * is returned as row updates, to be added outside onnxruntime in a fixed order (see the module
+ * comment). Updates are in the order `gradients`' ScatterND would apply them, so a sequential
+ * sum equals it bit for bit. `dense` and `rows` both null: `loss` does not depend on `w`.
+ */
+export function gradientParts(
+  graph: Graph,
+  loss: Value,
+  wrt: readonly Value[],
+): GradientParts[] {
   if (!FLOAT.has(loss.dtype)) {
     throw new InvalidArgumentError(`gradients: the loss must be a float tensor, got ${loss.dtype}`);
   }
@@ -112,7 +156,20 @@ export function gradients(graph: Graph, loss: Value, wrt: readonly Value[]): Val
     });
   }
 
-  return wrt.map(
-    (w) => gradOf(w) ?? graph.expand(graph.constant(0, { dtype: w.dtype }), graph.shapeOf(w)),
-  );
+  return wrt.map((w) => {
+    const lookups = rows.get(w);
+    rows.delete(w);
+    const dense = gradOf(w);
+    if (!lookups) return { dense, rows: null };
+    const rowSize = (w.shape.slice(1) as number[]).reduce((a, b) => a * b, 1);
+    const idx = lookups.map((l) => graph.reshape(graph.cast(l.indices, "int64"), [-1]));
+    const upd = lookups.map((l) => graph.reshape(l.updates, [-1, rowSize]));
+    return {
+      dense,
+      rows: {
+        indices: idx.length === 1 ? idx[0] : graph.concat(idx, 0),
+        updates: upd.length === 1 ? upd[0] : graph.concat(upd, 0),
+      },
+    };
+  });
 }

@@ -21,7 +21,12 @@ import {
 } from "../losses/types.js";
 import { TrainingGraphBuilder } from "./graph.js";
 import { markNoDecay, type Parameter, readParameters, type TrainableModel } from "./parameters.js";
-import { type StepResult, TRAINING_SESSION_OPTIONS, type TrainingStepLike } from "./step.js";
+import {
+  readGradient,
+  type StepResult,
+  TRAINING_SESSION_OPTIONS,
+  type TrainingStepLike,
+} from "./step.js";
 
 export class CachedContrastiveStep implements TrainingStepLike<ContrastiveBatch> {
   private constructor(
@@ -132,9 +137,7 @@ export class CachedContrastiveStep implements TrainingStepLike<ContrastiveBatch>
       });
       off += n;
       this.parameters.forEach((p, i) => {
-        const g = r[`grad:${p.name}`].data as Float32Array;
-        const s = sums[i];
-        for (let j = 0; j < s.length; j++) s[j] += g[j];
+        readGradient(r, p, sums[i]);
       });
     }
   }

@@ -8,7 +8,7 @@
  * int64 inputs `<name>_input_ids`, `<name>_attention_mask`[, `<name>_token_type_ids`] of
  * shape [<name>_batch, <name>_seq], and shares the parameter inputs with the other towers.
  */
-import { gradients } from "../graph/autodiff.js";
+import { gradientParts } from "../graph/autodiff.js";
 import { Graph, type Value } from "../graph/ir.js";
 import type { LossGraphBuilder } from "../losses/types.js";
 import { linear } from "../models/backbones/common.js";
@@ -72,16 +72,28 @@ export class TrainingGraphBuilder implements LossGraphBuilder {
   }
 
   /**
-   * Declares `loss` (output "loss"), its gradient w.r.t. every parameter (outputs
-   * "grad:<name>") and any extra outputs. Returns the parameter names in output order.
+   * Declares `loss` (output "loss"), its gradient w.r.t. every parameter and any extra
+   * outputs. Returns the parameter names in output order. A parameter's gradient is output
+   * "grad:<name>" (dense) and/or, for embedding tables, "grad-rows:<name>:indices" and
+   * "grad-rows:<name>:updates" (row updates that `readGradient` adds in order: onnxruntime's
+   * multi-threaded scatter-add loses updates to repeated rows, see graph/autodiff.ts).
    */
   finish(loss: Value, extra: Record<string, Value> = {}): string[] {
     const params = this.parameterInputs();
-    const grads = gradients(this.graph, loss, params);
+    const parts = gradientParts(this.graph, loss, params);
     this.graph.output(loss, "loss");
     for (const [name, v] of Object.entries(extra)) this.graph.output(v, name);
     params.forEach((p, i) => {
-      this.graph.output(grads[i], `grad:${p.name}`);
+      const { dense, rows } = parts[i];
+      if (rows) {
+        this.graph.output(rows.indices, `grad-rows:${p.name}:indices`);
+        this.graph.output(rows.updates, `grad-rows:${p.name}:updates`);
+      }
+      if (dense || !rows) {
+        const zeros = () =>
+          this.graph.expand(this.graph.constant(0, { dtype: p.dtype }), this.graph.shapeOf(p));
+        this.graph.output(dense ?? zeros(), `grad:${p.name}`);
+      }
     });
     return params.map((p) => p.name);
   }

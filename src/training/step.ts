@@ -20,6 +20,39 @@ export const TRAINING_SESSION_OPTIONS = Object.freeze({
   enableMemPattern: false,
 });
 
+/**
+ * Parameter `p`'s gradient from a run's outputs (see TrainingGraphBuilder.finish): the dense
+ * part, plus row updates added one after another in their order, so the sum is the same on
+ * any number of threads (and equal to a one-thread ScatterND). With `into`, the gradient is
+ * added to it (GradCache's sum over chunks) instead of returned on its own.
+ */
+export function readGradient(
+  out: Record<string, Fetched>,
+  p: Parameter,
+  into?: Float32Array,
+): Float32Array {
+  const dense = out[`grad:${p.name}`]?.data as Float32Array | undefined;
+  let g: Float32Array;
+  if (into) {
+    g = into;
+    if (dense) for (let j = 0; j < g.length; j++) g[j] += dense[j];
+  } else g = dense ?? new Float32Array(p.data.length);
+  const upd = out[`grad-rows:${p.name}:updates`];
+  if (!upd) return g;
+  const idx = out[`grad-rows:${p.name}:indices`].data as BigInt64Array;
+  const u = upd.data as Float32Array;
+  const rowSize = upd.dims[1];
+  const nRows = p.shape[0];
+  for (let i = 0; i < idx.length; i++) {
+    let r = Number(idx[i]);
+    if (r < 0) r += nRows;
+    const o = r * rowSize;
+    const s = i * rowSize;
+    for (let j = 0; j < rowSize; j++) g[o + j] += u[s + j];
+  }
+  return g;
+}
+
 export interface StepResult {
   readonly loss: number;
   /** One gradient per parameter, same order as `TrainingStep.parameters`. */
@@ -70,7 +103,7 @@ export class TrainingStep<Batch> implements TrainingStepLike<Batch> {
     for (const name of this.extraOutputs) outputs[name] = out[name];
     return {
       loss: (out.loss.data as Float32Array)[0],
-      grads: this.parameters.map((p) => out[`grad:${p.name}`].data as Float32Array),
+      grads: this.parameters.map((p) => readGradient(out, p)),
       outputs,
     };
   }

@@ -126,6 +126,9 @@ interface TrainerState {
   batchInEpoch: number;
   seed: number;
   totalSteps: number;
+  /** Micro-batch size and accumulation of the run (a resume must use the same to be exact). */
+  batchSize?: number;
+  gradientAccumulationSteps?: number;
 }
 
 /** The backbone config + weights + Dense of a loaded ColBERT, as the training graph needs. */
@@ -344,8 +347,51 @@ export class Trainer<Example, Batch> {
       opt.state.m[i].set(optState.readFloat32(`exp_avg.${p.name}`));
       opt.state.v[i].set(optState.readFloat32(`exp_avg_sq.${p.name}`));
     });
+    // After the tensors: a checkpoint of another architecture is the more telling error.
+    this.checkResumable(dir, state);
     opt.state.step = state.globalStep;
     return state;
+  }
+
+  /**
+   * A resume replays the same batches in the same order only with the checkpoint's seed,
+   * batch size and accumulation; anything else would be a different run under the same name.
+   */
+  private checkResumable(dir: string, state: TrainerState): void {
+    const a = this.args;
+    const raw = this.setup.args;
+    const clash = (name: string, was: number | undefined, now: number | undefined) => {
+      if (was !== undefined && now !== undefined && was !== now) {
+        throw new TrainingError(
+          `checkpoint ${dir} was trained with ${name} ${was}, this run asks for ${now}: resume with the same ${name} (an exact resume replays the same batches)`,
+        );
+      }
+    };
+    clash("seed", state.seed, raw.seed);
+    clash("batchSize", state.batchSize, a.batchSize);
+    clash("gradientAccumulationSteps", state.gradientAccumulationSteps, a.gradientAccumulationSteps);
+  }
+
+  /**
+   * Drops the log lines of steps after `step` (a run that went on past the checkpoint being
+   * resumed from, or was killed between its log line and its next checkpoint), so the resumed
+   * run logs each step once. Rewritten atomically.
+   */
+  private truncateLog(step: number): void {
+    const path = join(this.args.outputDir, "loss_log.jsonl");
+    if (!existsSync(path)) return;
+    const lines = readFileSync(path, "utf8").split("\n");
+    const kept = lines.filter((l) => {
+      if (l.trim() === "") return false;
+      try {
+        const s = (JSON.parse(l) as { step?: unknown }).step;
+        return typeof s !== "number" || s <= step;
+      } catch {
+        return false; // a line cut short by a kill
+      }
+    });
+    if (kept.length === lines.filter((l) => l.trim() !== "").length) return;
+    writeFileAtomic(path, kept.map((l) => `${l}\n`).join(""));
   }
 
   private log(entry: Record<string, unknown>): void {
@@ -372,9 +418,18 @@ export class Trainer<Example, Batch> {
       batchInEpoch: 0,
       seed: a.seed,
       totalSteps: total,
+      batchSize: a.batchSize,
+      gradientAccumulationSteps: a.gradientAccumulationSteps,
     };
-    if (this.setup.resumeFromCheckpoint)
-      state = { ...this.resume(this.setup.resumeFromCheckpoint, params, opt), totalSteps: total };
+    if (this.setup.resumeFromCheckpoint) {
+      state = {
+        ...this.resume(this.setup.resumeFromCheckpoint, params, opt),
+        totalSteps: total,
+        batchSize: a.batchSize,
+        gradientAccumulationSteps: a.gradientAccumulationSteps,
+      };
+      this.truncateLog(state.globalStep);
+    }
 
     const progress = makeProgress(a.showProgress);
     progress.start(total, "training");
@@ -396,7 +451,7 @@ export class Trainer<Example, Batch> {
     const started = Date.now();
     try {
       while (state.globalStep < total) {
-        const order = shuffledOrder(examples.length, a.seed + state.epoch);
+        const order = shuffledOrder(examples.length, state.seed + state.epoch);
         // Accumulated gradients; with one micro-batch per step the step's own arrays are used.
         const sums = accum > 1 ? params.map((p) => new Float32Array(p.data.length)) : [];
         let grads: Float32Array[] = sums;
