@@ -1,5 +1,6 @@
 import { bert, xlmRoberta } from "./bert.js";
 import type { HfConfig } from "./common.js";
+import { isJinaBert, jinaBert } from "./jinabert.js";
 import { modernBert } from "./modernbert.js";
 import type { BackboneBuilder } from "./types.js";
 import { isXlmRobertaFlash, xlmRobertaFlash } from "./xlm-roberta-flash.js";
@@ -25,9 +26,11 @@ const xlmRobertaAny = byConfig(xlmRoberta.probeTensor, (c) =>
   isXlmRobertaFlash(c) ? xlmRobertaFlash : xlmRoberta,
 );
 
+const bertAny = byConfig(bert.probeTensor, (c) => (isJinaBert(c) ? jinaBert : bert));
+
 /** HF `model_type` → builder. A new architecture is one file plus one line here. */
 export const BACKBONES: Readonly<Record<string, BackboneBuilder>> = Object.freeze({
-  bert,
+  bert: bertAny,
   modernbert: modernBert,
   "xlm-roberta": xlmRobertaAny,
   roberta: xlmRoberta,
