@@ -1,7 +1,7 @@
 /**
  * Load test of `tslate serve` on loopback (run under `flock /tmp/tslate-bench.lock`):
  *
- *   node build/bench/serve.js [--duration 60] [--connections 32] [--search-workers 2] [--kill-seconds 20]
+ *   node build/bench/serve.js [--duration 60] [--connections 32] [--search-workers 2] [--kill-seconds 20] [--batch-window-ms 1000]
  *
  * 1. Builds a SciFact-size PLAID index (bench/index-data.ts: SciFact's 5,183 document lengths,
  *    dim 128, 907k tokens) in the server's layout, once, with PLAID.build.
@@ -35,6 +35,8 @@ const DURATION = flag("duration", 60);
 const CONNECTIONS = flag("connections", 32);
 const SEARCH_WORKERS = flag("search-workers", 2);
 const KILL_SECONDS = flag("kill-seconds", 20);
+// One commit a second at most: every commit makes the search workers reopen the index.
+const BATCH_WINDOW_MS = flag("batch-window-ms", 1000);
 const root = fileURLToPath(new URL("../../", import.meta.url));
 const work = join(root, ".bench-serve");
 const cli = join(root, "build/src/cli/main.js");
@@ -94,6 +96,8 @@ function startServer(indexDir: string, port: number): Promise<ChildProcess> {
       String(port),
       "--search-workers",
       String(SEARCH_WORKERS),
+      "--batch-window-ms",
+      String(BATCH_WINDOW_MS),
       "--log-level",
       "warn",
     ],
@@ -306,6 +310,7 @@ async function main() {
     loadavg_before: load0,
     loadavg_after: loadavg(),
     search_workers: SEARCH_WORKERS,
+    batch_window_ms: BATCH_WINDOW_MS,
     index: { documents: docs, dim: 128, nbits: 4, set: "bench/index-data.ts scifactSizeSet" },
     load,
     crash,

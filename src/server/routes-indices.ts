@@ -208,7 +208,7 @@ export function registerIndexRoutes(app: FastifyInstance, ctx: ServerContext): v
     }
   };
 
-  app.post<Name & { Body: { documents: EmbeddingsInput[]; metadata: DocumentMetadata[] } }>(
+  app.post<Name & { Body: { documents: EmbeddingsInput[]; metadata?: DocumentMetadata[] } }>(
     "/indices/:name/update",
     {
       schema: {
@@ -222,11 +222,11 @@ export function registerIndexRoutes(app: FastifyInstance, ctx: ServerContext): v
     async (req, reply) => {
       const s = await registry.getDeclared(req.params.name);
       const embeddings = req.body.documents.map((d) => toMatrix(d, "document"));
-      checkDocs(embeddings, req.body.metadata);
+      checkDocs(embeddings, metaOrEmpty(req.body));
       return queueAdd(
         s,
         embeddings,
-        req.body.metadata,
+        metaOrEmpty(req.body),
         isWait(req.query),
         reply,
         "Update queued for batching",
@@ -234,7 +234,7 @@ export function registerIndexRoutes(app: FastifyInstance, ctx: ServerContext): v
     },
   );
 
-  app.post<Name & { Body: { documents: EmbeddingsInput[]; metadata: DocumentMetadata[] } }>(
+  app.post<Name & { Body: { documents: EmbeddingsInput[]; metadata?: DocumentMetadata[] } }>(
     "/indices/:name/documents",
     {
       schema: {
@@ -247,7 +247,7 @@ export function registerIndexRoutes(app: FastifyInstance, ctx: ServerContext): v
     },
     async (req, reply) => {
       if (req.body.documents.length === 0) throw badRequest("No documents provided");
-      checkDocs(req.body.documents, req.body.metadata);
+      checkDocs(req.body.documents, metaOrEmpty(req.body));
       const s = await registry.getPopulated(req.params.name);
       const embeddings = req.body.documents.map((d) => toMatrix(d, "document"));
       for (const e of embeddings)
@@ -255,7 +255,7 @@ export function registerIndexRoutes(app: FastifyInstance, ctx: ServerContext): v
       return queueAdd(
         s,
         embeddings,
-        req.body.metadata,
+        metaOrEmpty(req.body),
         isWait(req.query),
         reply,
         "Update queued in background",
@@ -265,7 +265,7 @@ export function registerIndexRoutes(app: FastifyInstance, ctx: ServerContext): v
 
   app.post<
     Name & {
-      Body: { documents: string[]; metadata: DocumentMetadata[]; pool_factor?: number | null };
+      Body: { documents: string[]; metadata?: DocumentMetadata[]; pool_factor?: number | null };
     }
   >(
     "/indices/:name/update_with_encoding",
@@ -280,7 +280,7 @@ export function registerIndexRoutes(app: FastifyInstance, ctx: ServerContext): v
     },
     async (req, reply) => {
       const s = await registry.getDeclared(req.params.name);
-      checkDocs(req.body.documents, req.body.metadata);
+      checkDocs(req.body.documents, metaOrEmpty(req.body));
       if (!ctx.encoder) throw modelNotLoaded();
       if (s.queue.depth >= s.queue.maxQueued) {
         throw new ApiError(
@@ -296,7 +296,7 @@ export function registerIndexRoutes(app: FastifyInstance, ctx: ServerContext): v
       return queueAdd(
         s,
         embeddings,
-        req.body.metadata,
+        metaOrEmpty(req.body),
         isWait(req.query),
         reply,
         "Update queued for batching",
@@ -491,6 +491,14 @@ export function registerIndexRoutes(app: FastifyInstance, ctx: ServerContext): v
       return { updated: ids.length };
     },
   );
+}
+
+/** The request's metadata, or one empty object per document when it sent none. */
+function metaOrEmpty(b: {
+  documents: unknown[];
+  metadata?: DocumentMetadata[];
+}): DocumentMetadata[] {
+  return b.metadata ?? b.documents.map(() => ({}));
 }
 
 function withText(m: DocumentMetadata): DocumentMetadata {

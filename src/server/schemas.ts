@@ -82,7 +82,8 @@ export const updateConfigBody = {
 
 export const updateBody = {
   type: "object",
-  required: ["documents", "metadata"],
+  // next-plaid requires metadata; its Python SDK omits it when there is none: {} per document then.
+  required: ["documents"],
   properties: {
     documents: { type: "array", items: embeddingsSchema },
     metadata: { type: "array", items: metadataItem },
@@ -91,7 +92,8 @@ export const updateBody = {
 
 export const updateWithEncodingBody = {
   type: "object",
-  required: ["documents", "metadata"],
+  // next-plaid requires metadata; its Python SDK omits it when there is none: {} per document then.
+  required: ["documents"],
   properties: {
     documents: { type: "array", items: { type: "string" } },
     metadata: { type: "array", items: metadataItem },

@@ -557,3 +557,15 @@ test("searches run while updates are applied: every answer is a 200 with a full 
   }
   assert.equal((await call(B, "GET", "/indices/live")).body.num_documents, 60);
 });
+
+test("metadata may be omitted (next-plaid's Python SDK does): each document gets {}", async () => {
+  await call(B, "POST", "/indices", { name: "nometa" });
+  const r = await call(B, "POST", "/indices/nometa/update?wait=true", {
+    documents: [{ embeddings: docs[0] }, { embeddings: docs[1] }],
+  });
+  assert.deepEqual(r.body.document_ids, [0, 1]);
+  assert.deepEqual((await call(B, "GET", "/indices/nometa/metadata")).body.metadata, [
+    { _subset_: 0 },
+    { _subset_: 1 },
+  ]);
+});
