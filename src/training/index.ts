@@ -1,5 +1,7 @@
 // Training: the trainer, its data helpers, the optimiser and evaluation during training.
 
+// The autodiff the trainer runs on (graph/), for custom losses and steps.
+export { gradients } from "../graph/autodiff.js";
 // Training tables are read by io/; re-exported here beside tripletsFromRows.
 export { type Row, readRows } from "../io/rows.js";
 export { AdamW, type AdamWOptions, type AdamWState, DEFAULT_ADAMW } from "./adamw.js";

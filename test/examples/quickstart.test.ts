@@ -1,10 +1,11 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { test } from "node:test";
 import { fileURLToPath } from "node:url";
 
 // The README quickstart must keep working: run it as a user would.
-test("examples/quickstart runs end to end and ranks consistently", () => {
+test("examples/quickstart runs end to end and ranks consistently", { timeout: 120_000 }, () => {
   const script = fileURLToPath(new URL("../../examples/quickstart.js", import.meta.url));
   const r = spawnSync(process.execPath, [script], { encoding: "utf8" });
   assert.equal(r.status, 0, r.stderr);
@@ -26,4 +27,21 @@ test("examples/quickstart runs end to end and ranks consistently", () => {
     reranked.map((h: { id: string }) => h.id),
     byScore,
   );
+});
+
+// The README's code imports from the package ("tslate", i.e. dist/index.js as installed): every
+// name it imports must be exported there.
+test("the README's imports exist in the built package", { timeout: 30_000 }, async () => {
+  const readme = readFileSync(
+    fileURLToPath(new URL("../../../README.md", import.meta.url)),
+    "utf8",
+  );
+  const imports = [...readme.matchAll(/import \{([^}]+)\} from "tslate";/g)].flatMap((m) =>
+    m[1].split(",").map((n) => n.trim()),
+  );
+  assert.ok(imports.length >= 5, "the README imports from tslate");
+  // A variable specifier: resolved by Node at run time (the built package), not by tsc.
+  const packageName = "tslate";
+  const pkg = (await import(packageName)) as Record<string, unknown>;
+  for (const name of imports) assert.notEqual(pkg[name], undefined, `tslate exports ${name}`);
 });
