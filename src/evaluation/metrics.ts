@@ -6,7 +6,7 @@ export { type Qrels, type Run, rankDocuments };
 /**
  * The metrics tslate computes, named as in ranx (`ndcg@10`, `map@100`, `recall@100`, ...).
  *
- * Semantics follow ranx 0.3 (AmenRa/ranx, ranx/metrics/*.py), which match trec_eval on
+ * Semantics follow ranx 0.3's metric functions (AmenRa/ranx), which match trec_eval on
  * integer judgements. For one query, with `R` = the judged documents whose relevance is at
  * least `relLevel` (default 1; written `ndcg@10-l2` for 2, as in ranx) and the run cut at
  * `k` (k = 0 or no `@k` means the whole run):

@@ -1,5 +1,5 @@
 /**
- * PyLate's Contrastive loss (pylate/losses/contrastive.py): cross-entropy over the scores of
+ * PyLate's Contrastive loss (`pylate.losses.Contrastive`): cross-entropy over the scores of
  * each query against every document of the batch (its positive, its hard negatives and the
  * other queries' documents), divided by a temperature.
  *

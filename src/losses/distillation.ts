@@ -1,5 +1,5 @@
 /**
- * PyLate's Distillation loss (pylate/losses/distillation.py): KL divergence between the
+ * PyLate's Distillation loss (`pylate.losses.Distillation`): KL divergence between the
  * teacher's score distribution and the student's, over each query's own documents.
  *
  *   s = colbert_kd_scores(Q, D)                     [B, K]

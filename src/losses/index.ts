@@ -1,4 +1,4 @@
-// The losses module, as PyLate's pylate/losses/__init__.py exports it, plus the shared types.
+// The losses module, as PyLate's `pylate.losses` exports it, plus the shared types.
 export { CachedContrastive, type CachedContrastiveOptions } from "./cached-contrastive.js";
 export { Contrastive, type ContrastiveBatch, type ContrastiveOptions } from "./contrastive.js";
 export { Distillation, type DistillationBatch, type DistillationOptions } from "./distillation.js";

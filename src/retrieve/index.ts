@@ -1,7 +1,7 @@
+export { type RetrieveOptions, Retriever } from "./colbert.js";
 export {
   type IndexCorpusOptions,
   indexCorpus,
   type SearchQueriesOptions,
   searchQueries,
-} from "./beir.js";
-export { type RetrieveOptions, Retriever } from "./colbert.js";
+} from "./corpus.js";

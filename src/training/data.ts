@@ -5,7 +5,7 @@
  *
  * Triplet columns (PyLate's ColBERTCollator reads columns in order; a column whose name
  * contains "query" or "anchor" is tokenized as queries): `query` (or `anchor`), `positive`,
- * then `negative` or `negative_1` .. `negative_n`. Distillation (pylate/utils/...KD datasets):
+ * then `negative` or `negative_1` .. `negative_n`. Distillation (PyLate's knowledge-distillation datasets):
  * a `train` table of `query_id`, `document_ids` (list), `scores` (list), a `queries` table
  * (`query_id`, `text`) and a `documents` table (`document_id`, `text`).
  */

@@ -23,7 +23,7 @@ import {
   type TripletExample,
   tripletsFromRankings,
 } from "./data.js";
-import { LiveEncoder } from "./encoder.js";
+import { LiveEncoder } from "./live-encoder.js";
 import type { EvaluationContext, Evaluator } from "./trainer.js";
 
 const QUERY_CHUNK = 32;

@@ -15,7 +15,6 @@ export {
   type TripletExample,
   tripletsFromRows,
 } from "./data.js";
-export { LiveEncoder } from "./encoder.js";
 export {
   evaluateRetrieval,
   mineHardNegativesWithModel,
@@ -24,6 +23,7 @@ export {
   retrieveExact,
 } from "./evaluate.js";
 export { trainableParameters } from "./graph.js";
+export { LiveEncoder } from "./live-encoder.js";
 export type { Parameter, TrainableModel } from "./parameters.js";
 export {
   DEFAULT_TRAINING_ARGUMENTS,

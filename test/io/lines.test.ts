@@ -7,7 +7,7 @@ import { loadBeir, streamCorpus, streamQueries } from "../../src/io/beir.js";
 import { readJsonl, readLines } from "../../src/io/lines.js";
 import { readParquet } from "../../src/io/parquet.js";
 import { readRows } from "../../src/io/rows.js";
-import { indexCorpus, searchQueries } from "../../src/retrieve/beir.js";
+import { indexCorpus, searchQueries } from "../../src/retrieve/corpus.js";
 import { DataError, FileFormatError } from "../../src/util/errors.js";
 import { BagOfWordsModel } from "../evaluation/fake-model.js";
 import { tempDir } from "../helpers/temp.js";

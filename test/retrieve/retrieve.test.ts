@@ -5,8 +5,8 @@ import { test } from "node:test";
 import { Exact } from "../../src/indexes/exact.js";
 import { openIndex } from "../../src/indexes/index.js";
 import type { EmbeddingModel, EncodeOptions } from "../../src/models/types.js";
-import { indexCorpus, searchQueries } from "../../src/retrieve/beir.js";
 import { Retriever } from "../../src/retrieve/colbert.js";
+import { indexCorpus, searchQueries } from "../../src/retrieve/corpus.js";
 import type { Matrix } from "../../src/util/matrix.js";
 import { synthetic, tempDir } from "../indexes/helpers.js";
 

@@ -19,13 +19,13 @@ import { ColBERT } from "../../src/models/colbert.js";
 import { maxSim } from "../../src/scores/maxsim.js";
 import { parseTrainConfig, readTrainConfig } from "../../src/training/config.js";
 import { distillationFromRows, tripletsFromRows } from "../../src/training/data.js";
-import { LiveEncoder } from "../../src/training/encoder.js";
 import {
   evaluateRetrieval,
   mineHardNegativesWithModel,
   modelEvaluator,
 } from "../../src/training/evaluate.js";
 import { trainableParameters } from "../../src/training/graph.js";
+import { LiveEncoder } from "../../src/training/live-encoder.js";
 import { maskOptions, trainableModel } from "../../src/training/trainer.js";
 import { ConfigError, DataError } from "../../src/util/errors.js";
 import { sharedPath } from "../helpers/shared.js";

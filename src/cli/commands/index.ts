@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import { ColBERT } from "../../models/colbert.js";
-import { indexCorpus } from "../../retrieve/beir.js";
+import { indexCorpus } from "../../retrieve/corpus.js";
 import { positiveInt } from "../args.js";
 
 /** `tslate index --model M --corpus corpus.jsonl --index DIR [--index-type plaid|exact|hnsw]` */

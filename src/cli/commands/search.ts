@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import { ColBERT } from "../../models/colbert.js";
-import { searchQueries } from "../../retrieve/beir.js";
+import { searchQueries } from "../../retrieve/corpus.js";
 import { finiteNumber, positiveInt } from "../args.js";
 
 /** `tslate search --model M --index DIR --queries queries.jsonl --k 10 --output run.trec` */
