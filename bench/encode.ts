@@ -88,7 +88,7 @@ async function timeIt(fn: () => Promise<unknown>): Promise<number> {
   return (performance.now() - t) / 1000;
 }
 
-/** A PyTorch eager process (bench/torch_bert.py) fed one batch at a time over stdin. */
+/** A PyTorch eager process (bench/torch/torch_bert.py) fed one batch at a time over stdin. */
 class TorchWorker {
   private lines: string[] = [];
   private waiting: ((line: string) => void) | null = null;
@@ -129,7 +129,7 @@ class TorchWorker {
       return null;
     }
     const proc = spawn("/usr/bin/python3", [
-      join(repo, "bench/torch_bert.py"),
+      join(repo, "bench/torch/torch_bert.py"),
       dir,
       String(threads),
     ]);

@@ -32,9 +32,9 @@ import { PLAID } from "../src/indexes/plaid.js";
 import { maxSim } from "../src/scores/maxsim.js";
 import { writeFileAtomic } from "../src/util/atomic.js";
 import type { Matrix } from "../src/util/matrix.js";
-import { benchCorpus, scifactSizeSet } from "./index-data.js";
-import { type BenchCorpus, EncodedCorpus, type EncodedMeta } from "./index-embeddings.js";
-import { type Judged, ndcgAt10, type Ranked, recall, toRanked } from "./index-eval.js";
+import { benchCorpus, scifactSizeSet } from "./lib/index-data.js";
+import { type BenchCorpus, EncodedCorpus, type EncodedMeta } from "./lib/index-embeddings.js";
+import { type Judged, ndcgAt10, type Ranked, recall, toRanked } from "./lib/index-eval.js";
 
 function arg(name: string, fallback?: string): string | undefined {
   const i = process.argv.indexOf(`--${name}`);

@@ -9,7 +9,7 @@
  *                            [--build-memory-tokens N] [--slow-queries N] [--nbits 4]
  *
  * Sets: (1) "scifact": SciFact-sized (5,183 documents, lengths from the real corpus: words ×
- * 1.3 capped at 180) with synthetic clustered embeddings (bench/index-data.ts);
+ * 1.3 capped at 180) with synthetic clustered embeddings (bench/lib/index-data.ts);
  * (1b) "scifact-model": the embeddings that a ColBERT model (--model) gives the real SciFact
  * corpus (isQuery false) and the SciFact test queries (isQuery true, all 300), with nDCG@10 on
  * the test qrels for every row and for Exact; (2) "synthetic": about 2M tokens.
@@ -35,9 +35,18 @@ import { ParallelSearcher } from "../src/indexes/parallel.js";
 import { PLAID } from "../src/indexes/plaid.js";
 import { writeFileAtomic } from "../src/util/atomic.js";
 import type { Matrix } from "../src/util/matrix.js";
-import { benchCorpus, lengthsForTokens, SyntheticCorpus, scifactSizeSet } from "./index-data.js";
-import { type BenchCorpus, encodeBeirWithModel, trainingEvaluation } from "./index-embeddings.js";
-import { type Judged, ndcgAt10, type Ranked, recall, toRanked } from "./index-eval.js";
+import {
+  benchCorpus,
+  lengthsForTokens,
+  SyntheticCorpus,
+  scifactSizeSet,
+} from "./lib/index-data.js";
+import {
+  type BenchCorpus,
+  encodeBeirWithModel,
+  trainingEvaluation,
+} from "./lib/index-embeddings.js";
+import { type Judged, ndcgAt10, type Ranked, recall, toRanked } from "./lib/index-eval.js";
 
 function arg(name: string, fallback?: string): string | undefined {
   const i = process.argv.indexOf(`--${name}`);
@@ -490,7 +499,7 @@ async function main(): Promise<void> {
   if (wanted.has("scifact")) {
     const { corpus, queries } = scifactSizeSet(SCIFACT.pathname, nQueries);
     const about = {
-      embeddings: "synthetic clustered (bench/index-data.ts), SciFact document lengths",
+      embeddings: "synthetic clustered (bench/lib/index-data.ts), SciFact document lengths",
     };
     await run("scifact-size", about, benchCorpus(corpus), queries, {
       slowQueries,
@@ -547,7 +556,7 @@ async function main(): Promise<void> {
     const queries = Array.from({ length: n }, (_, i) =>
       corpus.query((i * 7919) % corpus.docs, 5000 + i),
     );
-    const about = { embeddings: "synthetic clustered (bench/index-data.ts)" };
+    const about = { embeddings: "synthetic clustered (bench/lib/index-data.ts)" };
     const slow = Math.max(2, Math.floor(slowQueries / 2));
     await run("synthetic-2M", about, benchCorpus(corpus), queries, {
       slowQueries: slow,

@@ -22,8 +22,13 @@ import { PLAID } from "../src/indexes/plaid.js";
 import type { SearchResult } from "../src/indexes/types.js";
 import { writeFileAtomic } from "../src/util/atomic.js";
 import type { Matrix } from "../src/util/matrix.js";
-import { benchCorpus, lengthsForTokens, SyntheticCorpus, scifactSizeSet } from "./index-data.js";
-import { recall } from "./index-eval.js";
+import {
+  benchCorpus,
+  lengthsForTokens,
+  SyntheticCorpus,
+  scifactSizeSet,
+} from "./lib/index-data.js";
+import { recall } from "./lib/index-eval.js";
 
 const argv = process.argv.slice(2);
 const arg = (name: string, dflt?: string) => {

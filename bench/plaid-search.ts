@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { gemmABt } from "../src/indexes/kernels.js";
 import { PLAID } from "../src/indexes/plaid.js";
 import type { Matrix } from "../src/util/matrix.js";
-import { SyntheticCorpus, scifactLengths } from "./index-data.js";
+import { SyntheticCorpus, scifactLengths } from "./lib/index-data.js";
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);

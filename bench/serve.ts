@@ -24,7 +24,7 @@ import { fileURLToPath } from "node:url";
 import autocannon from "autocannon";
 import { PLAID } from "../src/indexes/plaid.js";
 import { TEXT_FIELD } from "../src/server/registry.js";
-import { scifactSizeSet } from "./index-data.js";
+import { scifactSizeSet } from "./lib/index-data.js";
 
 const args = process.argv.slice(2);
 const flag = (name: string, def: number) => {

@@ -3,7 +3,7 @@
  * backward, AdamW) for a BERT-base-shaped ColBERT (hidden 768, 12 layers, 12 heads,
  * intermediate 3072, vocab 30522, Dense 768 → 128) at batch 16 (queries of 32 tokens,
  * documents of 180 tokens), against PyTorch autograd on the same weights and batch
- * (bench/train_torch.py, run with /usr/bin/python3 when `import torch` works). The two
+ * (bench/torch/train_torch.py, run with /usr/bin/python3 when `import torch` works). The two
  * sides alternate step by step (tslate, torch, tslate, torch, ...) so that background load
  * on a shared machine affects both alike; per-step ratios are reported too.
  *
@@ -212,7 +212,7 @@ try {
   const hasTorch =
     spawnSync(values.python, ["-c", "import torch"], { stdio: "ignore" }).status === 0;
   if (hasTorch) {
-    const script = new URL("../../bench/train_torch.py", import.meta.url).pathname;
+    const script = new URL("../../bench/torch/train_torch.py", import.meta.url).pathname;
     const child = spawn(
       values.python,
       [script, dir, batchFile, "-1", String(THREADS), String(LAYERS)],

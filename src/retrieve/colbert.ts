@@ -2,26 +2,38 @@ import type { MultiVectorIndex, SearchOptions, SearchResult } from "../indexes/t
 import { InvalidArgumentError } from "../util/errors.js";
 import type { Matrix } from "../util/matrix.js";
 
-export interface RetrieveOptions extends Omit<SearchOptions, "subset"> {
+/** What the retriever needs of an index: an index, or a ParallelSearcher over one. */
+export type SearchableIndex = Pick<MultiVectorIndex, "search">;
+
+/** The search options an index's `search` accepts (PLAID's, HNSW's, ...). */
+export type SearchOptionsOf<I extends SearchableIndex> = I extends {
+  search(queries: Matrix[], options?: infer O): Promise<SearchResult[][]>;
+}
+  ? O extends SearchOptions
+    ? O
+    : SearchOptions
+  : SearchOptions;
+
+/**
+ * The index's own search options (typed: PLAID's `nIvfProbe`, `nFullScores`, ...; a typo is a
+ * type error, and the index refuses unknown keys at run time), with a per-query `subset` and a
+ * query batch size.
+ */
+export type RetrieveOptions<O extends SearchOptions = SearchOptions> = Omit<O, "subset"> & {
   /** Only these ids: one list for all queries, or one list per query (as PyLate). */
   subset?: string[] | string[][];
   /** Queries searched per index call (default 64): bounds memory of big query sets. */
   batchSize?: number;
-  /** Index-specific search parameters (e.g. PLAID's nIvfProbe, nFullScores). */
-  [parameter: string]: unknown;
-}
-
-/** What the retriever needs of an index: an index, or a ParallelSearcher over one. */
-export type SearchableIndex = Pick<MultiVectorIndex, "search">;
+};
 
 /**
  * PyLate's `retrieve.ColBERT`: searches an index with query embeddings and returns, per query,
  * `{ id, score }` sorted by decreasing score.
  */
-export class Retriever {
-  readonly index: SearchableIndex;
-  constructor(index: SearchableIndex) {
-    if (!index || typeof (index as MultiVectorIndex).search !== "function") {
+export class Retriever<I extends SearchableIndex = SearchableIndex> {
+  readonly index: I;
+  constructor(index: I) {
+    if (!index || typeof (index as SearchableIndex).search !== "function") {
       throw new InvalidArgumentError(
         "Retriever needs an index (PLAID, Exact, HNSW, any MultiVectorIndex) or a ParallelSearcher",
       );
@@ -31,7 +43,7 @@ export class Retriever {
 
   async retrieve(
     queriesEmbeddings: Matrix[],
-    options: RetrieveOptions = {},
+    options: RetrieveOptions<SearchOptionsOf<I>> = {} as RetrieveOptions<SearchOptionsOf<I>>,
   ): Promise<SearchResult[][]> {
     if (!Array.isArray(queriesEmbeddings))
       throw new InvalidArgumentError("queriesEmbeddings must be an array of matrices");

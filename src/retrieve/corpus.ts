@@ -1,9 +1,9 @@
 import { Exact } from "../indexes/exact.js";
 import { HNSW } from "../indexes/hnsw.js";
 import { openIndex } from "../indexes/index.js";
-import { ParallelSearcher } from "../indexes/parallel.js";
+import { ParallelSearcher, type ParallelSearchOptions } from "../indexes/parallel.js";
 import { PLAID, type PlaidOptions } from "../indexes/plaid.js";
-import type { DocumentInput, SearchResult } from "../indexes/types.js";
+import type { DocumentInput, SearchOptions, SearchResult } from "../indexes/types.js";
 import {
   type BeirDocument,
   type BeirQuery,
@@ -107,6 +107,9 @@ export async function indexCorpus(
   return { documents: count };
 }
 
+/** The search options of PLAID and HNSW beyond the common ones (k, subset, filter). */
+export type SearchParameters = Omit<ParallelSearchOptions, keyof SearchOptions>;
+
 export interface SearchQueriesOptions {
   k?: number;
   /** Queries encoded and searched per step (default 256). */
@@ -115,8 +118,11 @@ export interface SearchQueriesOptions {
   showProgress?: boolean;
   /** Run name in the TREC file (default "tslate"). */
   runName?: string;
-  /** Index-specific search parameters (nIvfProbe, nFullScores, kToken). */
-  searchParameters?: Record<string, number>;
+  /**
+   * Index-specific search parameters (PLAID's nIvfProbe, nFullScores, centroidScoreThreshold;
+   * HNSW's kToken): typed, and refused by the index when it does not take them.
+   */
+  searchParameters?: SearchParameters;
   /** Worker threads searching (a ParallelSearcher) when above 1 (default 1: this thread). */
   searchWorkers?: number;
 }

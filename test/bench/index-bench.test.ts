@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { mkdirSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
-import { encodeBeirWithModel, trainingEvaluation } from "../../bench/index-embeddings.js";
+import { encodeBeirWithModel, trainingEvaluation } from "../../bench/lib/index-embeddings.js";
 import { PLAID } from "../../src/indexes/plaid.js";
 import { documentText } from "../../src/io/beir.js";
 import { maxSim } from "../../src/scores/maxsim.js";

@@ -3,7 +3,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { Exact } from "../../src/indexes/exact.js";
-import { openIndex } from "../../src/indexes/index.js";
+import { openIndex, PLAID } from "../../src/indexes/index.js";
 import type { EmbeddingModel, EncodeOptions } from "../../src/models/types.js";
 import { Retriever } from "../../src/retrieve/colbert.js";
 import { indexCorpus, searchQueries } from "../../src/retrieve/corpus.js";
@@ -146,6 +146,34 @@ test("Retriever returns sorted { id, score } per query, with per-query subsets",
     );
     await assert.rejects(retriever.retrieve(qs, { subset: [["doc-1"]] }), /one list per query/);
     assert.throws(() => new Retriever({} as never), { code: "INVALID_ARGUMENT" });
+    await index.close();
+  } finally {
+    t.cleanup();
+  }
+});
+
+test("Retriever's options are the index's own typed search options", {
+  timeout: 60_000,
+}, async () => {
+  const t = tempDir();
+  try {
+    const { docs, ids, query } = synthetic({ docs: 40, dim: 16, seed: 5, noise: 0.1 });
+    const index = await PLAID.create(t.dir, { dim: 16, nbits: 2 });
+    await index.add(ids, docs);
+    const retriever = new Retriever(index);
+    const qs = [query(docs[7], 4, 0.01)];
+    const r = await retriever.retrieve(qs, { k: 3, nIvfProbe: 4, nFullScores: 64 });
+    assert.equal(r[0][0].id, "doc-7");
+    // A typo is a type error (PLAID's options are typed) and an InvalidArgumentError at run time.
+    // @ts-expect-error nIvfProb is not a PLAID search option
+    await assert.rejects(retriever.retrieve(qs, { k: 3, nIvfProb: 4 }), {
+      code: "INVALID_ARGUMENT",
+    });
+    const exactIndex = await Exact.create(join(t.dir, "exact"));
+    const exact = new Retriever(exactIndex);
+    // @ts-expect-error Exact takes no PLAID parameters
+    await assert.rejects(exact.retrieve(qs, { nIvfProbe: 4 }), { code: "INVALID_ARGUMENT" });
+    await exactIndex.close();
     await index.close();
   } finally {
     t.cleanup();

@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import { ColBERT } from "../../models/colbert.js";
-import { searchQueries } from "../../retrieve/corpus.js";
+import { type SearchParameters, searchQueries } from "../../retrieve/corpus.js";
 import { finiteNumber, positiveInt } from "../args.js";
 
 /** `tslate search --model M --index DIR --queries queries.jsonl --k 10 --output run.trec` */
@@ -36,7 +36,7 @@ export function register(program: Command): void {
         searchWorkers: string;
         progress: boolean;
       }) => {
-        const searchParameters: Record<string, number> = {};
+        const searchParameters: SearchParameters = {};
         const probe = positiveInt("n-ivf-probe", o.nIvfProbe);
         const full = positiveInt("n-full-scores", o.nFullScores);
         if (probe) searchParameters.nIvfProbe = probe;

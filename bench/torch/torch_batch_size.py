@@ -1,8 +1,8 @@
 """Does PyTorch eager also gain from smaller batches? (bench/encode.ts runs tslate's batches of
 32 in onnxruntime chunks of 8 rows; this checks that the PyTorch baseline is not handicapped by
 being run at batch 32.) Seconds per 180-token document at batch sizes 4, 8, 16 and 32, through
-the same bench/torch_bert.py worker and weights as bench/encode.ts:
-    /usr/bin/python3 bench/torch_batch_size.py [model_dir] [threads]
+the same bench/torch/torch_bert.py worker and weights as bench/encode.ts:
+    /usr/bin/python3 bench/torch/torch_batch_size.py [model_dir] [threads]
 (model_dir defaults to the checkpoint bench/encode.ts caches in $TMPDIR.)
 """
 import json

@@ -1,5 +1,5 @@
-import { evaluate, type Qrels, type Run } from "../src/evaluation/metrics.js";
-import type { SearchResult } from "../src/indexes/types.js";
+import { evaluate, type Qrels, type Run } from "../../src/evaluation/metrics.js";
+import type { SearchResult } from "../../src/indexes/types.js";
 
 /** Top-k document ids and scores per query. */
 export interface Ranked {

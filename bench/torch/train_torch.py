@@ -1,7 +1,7 @@
 """PyTorch autograd reference for bench/train.ts: the same BERT + Dense + ColBERT Contrastive
 step (forward, backward, AdamW) on the same safetensors weights and the same batch.
 
-    python3 bench/train_torch.py <model dir> <batch.json> <steps> <threads> <layers>
+    python3 bench/torch/train_torch.py <model dir> <batch.json> <steps> <threads> <layers>
 
 Prints one JSON line: stepsPerSecond, secondsPerStep, peakRssMb, lossFirstStep. With
 steps = -1 it runs one step per "step" line read from stdin and answers each with a JSON

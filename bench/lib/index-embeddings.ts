@@ -11,10 +11,10 @@ import {
   writeSync,
 } from "node:fs";
 import { join, resolve } from "node:path";
-import type { Qrels } from "../src/evaluation/metrics.js";
-import type { DocumentInput } from "../src/indexes/types.js";
-import { documentText } from "../src/io/beir.js";
-import type { Matrix } from "../src/util/matrix.js";
+import type { Qrels } from "../../src/evaluation/metrics.js";
+import type { DocumentInput } from "../../src/indexes/types.js";
+import { documentText } from "../../src/io/beir.js";
+import type { Matrix } from "../../src/util/matrix.js";
 
 /**
  * The index benchmark's corpora: token embeddings by document number, readable one document
@@ -137,7 +137,7 @@ export async function encodeBeirWithModel(
   cacheDir: string,
   log: (m: string) => void = console.log,
 ): Promise<{ corpus: EncodedCorpus; queries: Matrix[]; qrels: Qrels }> {
-  const { loadBeirQueries, streamBeirCorpus } = await import("../src/io/beir.js");
+  const { loadBeirQueries, streamBeirCorpus } = await import("../../src/io/beir.js");
   const model = resolve(modelDir);
   const data = resolve(dataDir);
   const { queries: judged, qrels, files } = await loadBeirQueries(data, { split });
@@ -157,7 +157,7 @@ export async function encodeBeirWithModel(
   }
   rmSync(cacheDir, { recursive: true, force: true });
   mkdirSync(cacheDir, { recursive: true });
-  const { ColBERT } = await import("../src/models/colbert.js");
+  const { ColBERT } = await import("../../src/models/colbert.js");
   const colbert = await ColBERT.fromPretrained(model, { threads: 2, warn: () => {} });
   try {
     const docIds: string[] = [];
@@ -209,7 +209,7 @@ export async function encodeBeirWithModel(
       encodeDocumentsSeconds: +encodeDocumentsSeconds.toFixed(1),
       encodeQueriesSeconds: +encodeQueriesSeconds.toFixed(1),
     };
-    const { writeFileAtomic } = await import("../src/util/atomic.js");
+    const { writeFileAtomic } = await import("../../src/util/atomic.js");
     writeFileAtomic(metaPath, JSON.stringify(meta));
     log(
       `encoded ${docIds.length} documents in ${encodeDocumentsSeconds.toFixed(0)} s, ${q.length} queries in ${encodeQueriesSeconds.toFixed(1)} s`,

@@ -1,6 +1,6 @@
 """PyTorch eager baseline for bench/encode.ts: the same BERT + Dense forward on the same
 weights and the same token ids, timed per batch. Run with Debian's python3-torch:
-    /usr/bin/python3 bench/torch_bert.py <model_dir> <threads>
+    /usr/bin/python3 bench/torch/torch_bert.py <model_dir> <threads>
 Reads one JSON batch per line on stdin ({"input_ids": [[...]], "attention_mask": [[...]]}),
 runs it and answers one line {"seconds": s} (after a first line {"ready": true}), so that the
 caller can alternate tslate and PyTorch batch by batch: load on a shared machine then hits
