@@ -11,7 +11,7 @@ import { fileURLToPath } from "node:url";
  * just the same.
  */
 export const FLOORS: readonly (readonly string[])[] = [
-  ["cli"],
+  ["cli", "web"],
   ["server"],
   ["client"],
   ["training"],
