@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Bundles the browser entry (src/web/index.ts) with esbuild into dist/web/tslate.js: ESM,
-// minified, onnxruntime-web left as an import for the page's bundler or import map.
+// minified, onnxruntime-web left as an import for the page's bundler or import map; and the
+// demo's worker (examples/web/worker.js) into dist/web/demo-worker.js.
 // Two substitutions make the Node library code run in a browser:
 // - graph/runtime.js (onnxruntime-node) resolves to web/runtime.ts (onnxruntime-web);
 // - node:* built-ins resolve to stubs that throw when called: the browser paths never call
@@ -64,7 +65,27 @@ export async function buildWeb(outFile = join(ROOT, "dist", "web", "tslate.js"))
   return info;
 }
 
+/**
+ * Bundles the demo's worker (examples/web/worker.js) with tslate/web and onnxruntime-web
+ * into dist/web/demo-worker.js: module workers do not see the page's import map.
+ */
+export async function buildDemoWorker(outFile = join(ROOT, "dist", "web", "demo-worker.js")) {
+  await esbuild.build({
+    entryPoints: [join(ROOT, "examples", "web", "worker.js")],
+    outfile: outFile,
+    bundle: true,
+    format: "esm",
+    platform: "browser",
+    target: "es2022",
+    minify: true,
+    plugins: [webSubstitutions],
+    logLevel: "warning",
+  });
+  return outFile;
+}
+
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const info = await buildWeb();
   console.log(`wrote ${info.file}: ${info.bytes} bytes, ${info.gzipBytes} gzipped`);
+  console.log(`wrote ${await buildDemoWorker()}`);
 }

@@ -12,7 +12,9 @@ export { colbertScores, colbertScoresPairwise } from "../scores/colbert.js";
 export { maxSim } from "../scores/maxsim.js";
 export { IndexError, InvalidArgumentError, TslateError, UnsupportedError } from "../util/errors.js";
 export { fromRows, type Matrix, matrix } from "../util/matrix.js";
+export { ColBERT, type WebColBERTOptions } from "./colbert.js";
 export { Exact, type ExactRecord, type WebSearchOptions } from "./exact.js";
+export { fetchCheckpointFiles, type WebHubOptions } from "./hub.js";
 export {
   configureWebRuntime,
   createInferenceSession,

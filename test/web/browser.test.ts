@@ -32,7 +32,6 @@ after(async () => {
   await server?.close();
 });
 
-// biome-ignore lint/suspicious/noExplicitAny: a playwright Page
 async function openPage(): Promise<any> {
   const page = await browser!.newPage();
   const errors: string[] = [];
@@ -103,7 +102,7 @@ test("in-memory Exact in Chromium returns Node's Exact results, saved to Indexed
   const r = mulberry32(11);
   const dim = 16;
   const ids = Array.from({ length: 80 }, (_, i) => `doc-${i}`);
-  const docs = ids.map((_, i) => randomMatrix(r, 1 + Math.floor(r() * 12), dim));
+  const docs = ids.map(() => randomMatrix(r, 1 + Math.floor(r() * 12), dim));
   const queries = Array.from({ length: 6 }, () => randomMatrix(r, 8, dim));
   const t = tempDir("tslate-web-");
   let want: { id: string; score: number }[][];
@@ -119,28 +118,24 @@ test("in-memory Exact in Chromium returns Node's Exact results, saved to Indexed
   const plain = (ms: Matrix[]) =>
     ms.map((m) => ({ data: Array.from(m.data), rows: m.rows, cols: m.cols }));
   const args = { ids, docs: plain(docs), queries: plain(queries) };
-  const toMatrices = `(ms) => ms.map((m) => ({ data: Float32Array.from(m.data), rows: m.rows, cols: m.cols }))`;
   const page = await openPage();
-  const built = await page.evaluate(
-    async ({ ids, docs, queries, toMatrices }: any) => {
-      const t = (globalThis as any).tslate;
-      const mats = (0, eval)(toMatrices);
-      await t.deleteIndex("browser-test");
-      const index = new t.Exact();
-      index.add(ids, mats(docs));
-      index.remove(["doc-7"]);
-      const results = index.search(mats(queries), { k: 10 });
-      await t.saveIndex("browser-test", index);
-      let empty = "";
-      try {
-        index.add(["empty"], [{ data: new Float32Array(0), rows: 0, cols: 16 }]);
-      } catch (e: any) {
-        empty = `${e.code}: ${e.message}`;
-      }
-      return { results, size: index.size, empty };
-    },
-    { ...args, toMatrices },
-  );
+  const built = await page.evaluate(async ({ ids, docs, queries }: any) => {
+    const t = (globalThis as any).tslate;
+    const mats = (globalThis as any).toMatrices;
+    await t.deleteIndex("browser-test");
+    const index = new t.Exact();
+    index.add(ids, mats(docs));
+    index.remove(["doc-7"]);
+    const results = index.search(mats(queries), { k: 10 });
+    await t.saveIndex("browser-test", index);
+    let empty = "";
+    try {
+      index.add(["empty"], [{ data: new Float32Array(0), rows: 0, cols: 16 }]);
+    } catch (e: any) {
+      empty = `${e.code}: ${e.message}`;
+    }
+    return { results, size: index.size, empty };
+  }, args);
   assert.equal(built.size, 79);
   assert.match(built.empty, /^INVALID_ARGUMENT: embeddings\[0\] has no tokens/, "as Node's add");
   const check = (got: { id: string; score: number }[][], label: string) => {
@@ -158,9 +153,9 @@ test("in-memory Exact in Chromium returns Node's Exact results, saved to Indexed
   await page.reload();
   await page.waitForFunction(() => (globalThis as any).tslate !== undefined);
   const reopened = await page.evaluate(
-    async ({ queries, toMatrices }: any) => {
+    async ({ queries }: any) => {
       const t = (globalThis as any).tslate;
-      const mats = (0, eval)(toMatrices);
+      const mats = (globalThis as any).toMatrices;
       const index = await t.openIndex("browser-test");
       const results = index.search(mats(queries), { k: 10 });
       let missing = "";
@@ -172,7 +167,7 @@ test("in-memory Exact in Chromium returns Node's Exact results, saved to Indexed
       await t.deleteIndex("browser-test");
       return { results, size: index.size, missing };
     },
-    { queries: args.queries, toMatrices },
+    { queries: args.queries },
   );
   assert.equal(reopened.size, 79);
   check(reopened.results, "reopened from IndexedDB after a reload");

@@ -1,14 +1,12 @@
 /**
  * Headless Chromium for the browser tests: Debian's /usr/bin/chromium (never a downloaded
- * browser) driven by playwright-core, a fresh profile per run, and a static server on
- * 127.0.0.1 that serves the repository (the web bundle, onnxruntime-web's files, test pages)
- * with the cross-origin-isolation headers that WebAssembly threads need.
+ * browser) driven by playwright-core, a fresh profile per run, and the demo's static server
+ * on 127.0.0.1 (examples/web/serve.mjs: cross-origin-isolation headers for WASM threads).
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
+import { spawn } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, extname, join, normalize } from "node:path";
+import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 export const CHROMIUM = process.env.TSLATE_CHROMIUM ?? "/usr/bin/chromium";
@@ -43,55 +41,41 @@ export function browserMissing(): string | null {
   return `no Chromium at ${CHROMIUM}: install Debian's (apt-get install -y chromium) or set TSLATE_CHROMIUM`;
 }
 
-const TYPES: Record<string, string> = {
-  ".html": "text/html",
-  ".js": "text/javascript",
-  ".mjs": "text/javascript",
-  ".wasm": "application/wasm",
-  ".json": "application/json",
-  ".txt": "text/plain",
-  ".png": "image/png",
-};
-
-/** Serves /dist, /test/web/page, /examples and /ort (onnxruntime-web's dist) from the repo. */
-export async function serveRepo(): Promise<{ url: string; close: () => Promise<void> }> {
-  const root = repoRoot();
-  const mounts: [string, string][] = [
-    ["/ort/", join(root, "node_modules", "onnxruntime-web", "dist")],
-    ["/dist/", join(root, "dist")],
-    ["/page/", join(root, "test", "web", "page")],
-    ["/examples/", join(root, "examples")],
-  ];
-  const server: Server = createServer((req, res) => {
-    const path = decodeURIComponent(new URL(req.url ?? "/", "http://x").pathname);
-    const mount = mounts.find(([prefix]) => path.startsWith(prefix));
-    const file = mount ? normalize(join(mount[1], path.slice(mount[0].length))) : "";
-    if (!mount || !file.startsWith(mount[1]) || !existsSync(file) || !statSync(file).isFile()) {
-      res.writeHead(404).end("not found");
-      return;
-    }
-    res.writeHead(200, {
-      "content-type": TYPES[extname(file)] ?? "application/octet-stream",
-      "cross-origin-opener-policy": "same-origin",
-      "cross-origin-embedder-policy": "require-corp",
-      "cache-control": "no-store",
+/**
+ * Starts examples/web/serve.mjs (the demo's server: the repo's pages and bundle, onnxruntime-web,
+ * a local stand-in for the hub over ../shared/fixtures) on a free port of 127.0.0.1.
+ */
+export async function serveRepo(
+  extraArgs: string[] = [],
+): Promise<{ url: string; close: () => Promise<void> }> {
+  const child = spawn(
+    process.execPath,
+    [join(repoRoot(), "examples", "web", "serve.mjs"), "--port", "0", ...extraArgs],
+    {
+      stdio: ["ignore", "pipe", "inherit"],
+    },
+  );
+  const url = await new Promise<string>((resolveUrl, reject) => {
+    let out = "";
+    child.stdout!.on("data", (b: Buffer) => {
+      out += b.toString();
+      const m = /(http:\/\/127\.0\.0\.1:\d+)/.exec(out);
+      if (m) resolveUrl(m[1]);
     });
-    res.end(readFileSync(file));
+    child.on("exit", (code) => reject(new Error(`examples/web/serve.mjs exited (${code})`)));
   });
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  const { port } = server.address() as AddressInfo;
   return {
-    url: `http://127.0.0.1:${port}`,
+    url,
     close: () =>
       new Promise((r) => {
-        server.closeAllConnections();
-        server.close(() => r());
+        if (child.exitCode !== null) return r();
+        child.once("exit", () => r());
+        child.kill();
       }),
   };
 }
 
 export interface Browser {
-  // biome-ignore lint/suspicious/noExplicitAny: playwright's Page, kept untyped here
   newPage(): Promise<any>;
   close(): Promise<void>;
 }
