@@ -5,9 +5,9 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { WeightStore } from "../../src/io/index.js";
-import { type EncoderSession, openEncoder } from "../../src/models/backbones/index.js";
-import { maxAbsDiff, readSharedJson, sharedPath } from "../helpers/shared.js";
+import { WeightStore } from "../../../src/io/index.js";
+import { type EncoderSession, openEncoder } from "../../../src/models/backbones/index.js";
+import { maxAbsDiff, readSharedJson, sharedPath } from "../../helpers/shared.js";
 
 const HIDDEN_TOL = 5e-5;
 const EMB_TOL = 2e-5;

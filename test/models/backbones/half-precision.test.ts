@@ -11,15 +11,15 @@ import { copyFileSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
-import { prepareRuntimeModel } from "../../src/graph/session.js";
-import { WeightStore, writeSafetensors } from "../../src/io/index.js";
+import { prepareRuntimeModel } from "../../../src/graph/session.js";
+import { WeightStore, writeSafetensors } from "../../../src/io/index.js";
 import {
   buildEncoderGraph,
   openEncoder,
   readBackboneConfig,
-} from "../../src/models/backbones/index.js";
-import { type HalfDType, roundTo, writeHalfSafetensors } from "../helpers/half.js";
-import { sharedPath } from "../helpers/shared.js";
+} from "../../../src/models/backbones/index.js";
+import { type HalfDType, roundTo, writeHalfSafetensors } from "../../helpers/half.js";
+import { sharedPath } from "../../helpers/shared.js";
 
 const tmp = mkdtempSync(join(tmpdir(), "tslate-half-test-"));
 after(() => rmSync(tmp, { recursive: true, force: true }));

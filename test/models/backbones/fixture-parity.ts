@@ -13,13 +13,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { fileURLToPath } from "node:url";
-import { GraphSession } from "../../src/graph/session.js";
-import { WeightStore } from "../../src/io/safetensors.js";
-import { ColBERT, type ColBERTOptions } from "../../src/models/colbert.js";
-import { TrainingGraphBuilder } from "../../src/training/graph.js";
-import { readParameters } from "../../src/training/parameters.js";
-import { trainableModel } from "../../src/training/trainer.js";
-import { maxAbsDiff } from "../helpers/shared.js";
+import { GraphSession } from "../../../src/graph/session.js";
+import { WeightStore } from "../../../src/io/safetensors.js";
+import { ColBERT, type ColBERTOptions } from "../../../src/models/colbert.js";
+import { TrainingGraphBuilder } from "../../../src/training/graph.js";
+import { readParameters } from "../../../src/training/parameters.js";
+import { trainableModel } from "../../../src/training/trainer.js";
+import { maxAbsDiff } from "../../helpers/shared.js";
 
 export const EMB_TOL = 1e-4;
 export const GRAD_ABS = 1e-5;
@@ -43,9 +43,9 @@ interface Expected {
   };
 }
 
-/** Source folder of a fixture (tests run from dist/test/backbones). */
+/** Source folder of a fixture (tests run from build/test/models/backbones). */
 export function fixtureDir(name: string): string {
-  return fileURLToPath(new URL(`../../../test/fixtures/backbones/${name}`, import.meta.url));
+  return fileURLToPath(new URL(`../../../../test/fixtures/backbones/${name}`, import.meta.url));
 }
 
 function readExpected(dir: string): Expected {

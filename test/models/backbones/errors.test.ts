@@ -3,19 +3,19 @@ import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
-import { WeightStore, writeSafetensors } from "../../src/io/index.js";
+import { WeightStore, writeSafetensors } from "../../../src/io/index.js";
 import {
   buildEncoderGraph,
   openEncoder,
   readBackboneConfig,
-} from "../../src/models/backbones/index.js";
+} from "../../../src/models/backbones/index.js";
 import {
   ConfigError,
   FileFormatError,
   ShapeError,
   UnsupportedError,
-} from "../../src/util/errors.js";
-import { maxAbsDiff, sharedPath } from "../helpers/shared.js";
+} from "../../../src/util/errors.js";
+import { maxAbsDiff, sharedPath } from "../../helpers/shared.js";
 
 const bertDir = sharedPath("fixtures/bert-tiny-colbert");
 const bertConfig = JSON.parse(readFileSync(join(bertDir, "config.json"), "utf8"));

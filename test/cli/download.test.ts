@@ -8,7 +8,7 @@ import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { runDownload } from "../../src/cli/commands/download.js";
 import { sharedPath } from "../scores/helpers.js";
-import { SHA_MAIN, startFakeHub } from "./fake-hub.js";
+import { SHA_MAIN, startFakeHub } from "../hub/fake-hub.js";
 
 const run = promisify(execFile);
 const CLI = fileURLToPath(new URL("../../src/cli/main.js", import.meta.url));

@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { alibiSlopes } from "../../src/models/backbones/jinabert.js";
+import { alibiSlopes } from "../../../src/models/backbones/jinabert.js";
 import { backboneParityTests } from "./fixture-parity.js";
 
 backboneParityTests("jina-colbert-v1");

@@ -8,9 +8,9 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
-import { WeightStore, writeSafetensors } from "../../src/io/index.js";
-import { openEncoder } from "../../src/models/backbones/index.js";
-import { sharedPath } from "../helpers/shared.js";
+import { WeightStore, writeSafetensors } from "../../../src/io/index.js";
+import { openEncoder } from "../../../src/models/backbones/index.js";
+import { sharedPath } from "../../helpers/shared.js";
 
 const tmp = mkdtempSync(join(tmpdir(), "tslate-xlmr-test-"));
 after(() => rmSync(tmp, { recursive: true, force: true }));
