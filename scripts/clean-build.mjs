@@ -1,32 +1,39 @@
 // Removes compiled files whose TypeScript source is gone (a file moved or deleted), so that
-// `node --test build/test/` never runs a stale test and dist/ never ships a stale module.
-// tsc's incremental build only ever adds and overwrites outputs.
-import { existsSync, readdirSync, rmSync } from "node:fs";
-import { join, relative } from "node:path";
+// `node --test build/test/` never runs a stale test and dist/ never ships a stale module
+// (tsc's incremental build only ever adds and overwrites outputs). A tsc output is recognised
+// by its source map naming a single .ts source; other files (bundles such as dist/web) are
+// left alone.
+import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
 
 const root = new URL("../", import.meta.url).pathname;
-const trees = [
-  { out: join(root, "build"), src: root },
-  { out: join(root, "dist"), src: join(root, "src") },
-];
-const compiled = /(\.d\.ts|\.js|\.js\.map|\.d\.ts\.map)$/;
 
 let removed = 0;
-function walk(dir, tree) {
+function walk(dir) {
   for (const e of readdirSync(dir, { withFileTypes: true })) {
     const p = join(dir, e.name);
     if (e.isDirectory()) {
-      walk(p, tree);
+      walk(p);
       if (readdirSync(p).length === 0) rmSync(p, { recursive: true });
       continue;
     }
-    if (!compiled.test(e.name)) continue;
-    const source = join(tree.src, relative(tree.out, p).replace(compiled, ".ts"));
-    if (!existsSync(source)) {
-      rmSync(p);
-      removed++;
+    if (!e.name.endsWith(".js.map")) continue;
+    let sources;
+    try {
+      sources = JSON.parse(readFileSync(p, "utf8")).sources;
+    } catch {
+      continue;
+    }
+    if (!Array.isArray(sources) || sources.length !== 1 || !sources[0].endsWith(".ts")) continue;
+    if (existsSync(resolve(dirname(p), sources[0]))) continue;
+    const base = p.slice(0, -".js.map".length);
+    for (const f of [`${base}.js`, `${base}.js.map`, `${base}.d.ts`]) {
+      if (existsSync(f)) {
+        rmSync(f);
+        removed++;
+      }
     }
   }
 }
-for (const tree of trees) if (existsSync(tree.out)) walk(tree.out, tree);
+for (const out of ["build", "dist"]) if (existsSync(join(root, out))) walk(join(root, out));
 if (removed > 0) console.log(`clean-build: removed ${removed} stale compiled files`);
