@@ -1,9 +1,9 @@
 /**
  * Load test of `tslate serve` on loopback (run under `flock /tmp/tslate-bench.lock`):
  *
- *   node build/bench/serve.js [--duration 60] [--connections 32] [--search-workers 2] [--kill-seconds 20] [--batch-window-ms 1000]
+ *   node build/bench/serve.js [--duration 60] [--connections 32] [--search-workers 2] [--kill-seconds 10] [--docs N: smoke run on N documents] [--batch-window-ms 1000]
  *
- * 1. Builds a SciFact-size PLAID index (bench/index-data.ts: SciFact's 5,183 document lengths,
+ * 1. Builds a SciFact-size PLAID index (bench/lib/index-data.ts: SciFact's 5,183 document lengths,
  *    dim 128, 907k tokens) in the server's layout, once, with PLAID.build.
  * 2. Load run: starts the server as a child process, autocannon drives 32 connections for 60 s,
  *    each cycling 4 searches (80%) and 1 update (20%, one new document, 202 as next-plaid); the
@@ -34,7 +34,9 @@ const flag = (name: string, def: number) => {
 const DURATION = flag("duration", 60);
 const CONNECTIONS = flag("connections", 32);
 const SEARCH_WORKERS = flag("search-workers", 2);
-const KILL_SECONDS = flag("kill-seconds", 20);
+const KILL_SECONDS = flag("kill-seconds", 10);
+// Smoke runs of this script only: the first N documents (0 = all of them).
+const DOCS = flag("docs", 0);
 // One commit a second at most: every commit makes the search workers reopen the index.
 const BATCH_WINDOW_MS = flag("batch-window-ms", 1000);
 const root = fileURLToPath(new URL("../../", import.meta.url));
@@ -47,8 +49,14 @@ const SEARCH_PARAMS = { top_k: 10, n_ivf_probe: 4, n_full_scores: 256 };
 const b64 = (m: { data: Float32Array }) =>
   Buffer.from(m.data.buffer, m.data.byteOffset, m.data.byteLength).toString("base64");
 
+function corpusSet(queries: number) {
+  const set = scifactSizeSet(SCIFACT, queries);
+  if (DOCS > 0) set.corpus.spec.lengths = set.corpus.spec.lengths.slice(0, DOCS);
+  return set;
+}
+
 async function buildIndex(dir: string): Promise<number> {
-  const { corpus } = scifactSizeSet(SCIFACT, 0);
+  const { corpus } = corpusSet(0);
   if (existsSync(join(dir, "config.json"))) return corpus.docs;
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
@@ -134,7 +142,7 @@ async function loadRun(indexDir: string, docs: number) {
   try {
     // Constant size: every update evicts the oldest document.
     await post(base, "/indices/scifact/config", { max_documents: docs }, "PUT");
-    const { corpus, queries } = scifactSizeSet(SCIFACT, 200);
+    const { corpus, queries } = corpusSet(200);
     const searchBodies = queries.map((q) =>
       JSON.stringify({
         queries: [{ embeddings_b64: b64(q), shape: [q.rows, q.cols] }],
@@ -230,7 +238,7 @@ async function crashRun(builtDir: string) {
   const port = 18900 + Math.floor(Math.random() * 50);
   const base = `http://127.0.0.1:${port}`;
   let server = await startServer(dir, port);
-  const { corpus } = scifactSizeSet(SCIFACT, 0);
+  const { corpus } = corpusSet(0);
   const done: string[] = [];
   let sent = 0;
   let failedAfterKill = 0;
@@ -267,7 +275,7 @@ async function crashRun(builtDir: string) {
       if (r.body.count !== 1) missing++;
     }
     const info = (await (await fetch(`${base}/indices/scifact`)).json()) as any;
-    const q = scifactSizeSet(SCIFACT, 1).queries[0];
+    const q = corpusSet(1).queries[0];
     const s = await post(base, "/indices/scifact/search", {
       queries: [{ embeddings_b64: b64(q), shape: [q.rows, q.cols] }],
       params: SEARCH_PARAMS,
@@ -293,7 +301,7 @@ async function crashRun(builtDir: string) {
 
 async function main() {
   mkdirSync(work, { recursive: true });
-  const built = join(work, "built", "scifact");
+  const built = join(work, DOCS > 0 ? `built-${DOCS}` : "built", "scifact");
   const docs = await buildIndex(built);
   const loadDir = join(work, "load");
   rmSync(loadDir, { recursive: true, force: true });
@@ -311,12 +319,13 @@ async function main() {
     loadavg_after: loadavg(),
     search_workers: SEARCH_WORKERS,
     batch_window_ms: BATCH_WINDOW_MS,
-    index: { documents: docs, dim: 128, nbits: 4, set: "bench/index-data.ts scifactSizeSet" },
+    index: { documents: docs, dim: 128, nbits: 4, set: "bench/lib/index-data.ts scifactSizeSet" },
     load,
     crash,
   };
-  writeFileSync(join(root, "bench/results/serve.json"), `${JSON.stringify(out, null, 2)}\n`);
-  console.log("wrote bench/results/serve.json");
+  const file = DOCS > 0 ? join(work, "smoke.json") : join(root, "bench/results/serve.json");
+  writeFileSync(file, `${JSON.stringify(out, null, 2)}\n`);
+  console.log(`wrote ${file}`);
 }
 
 await main();
