@@ -8,7 +8,7 @@ import { register as registerDownload } from "./commands/download.js";
 import { register as registerEncode } from "./commands/encode.js";
 import { register as registerEvaluate } from "./commands/evaluate.js";
 import { register as registerExport } from "./commands/export.js";
-import { register as registerIndex } from "./commands/index.js";
+import { register as registerIndex } from "./commands/build-index.js";
 import { register as registerSearch } from "./commands/search.js";
 import { register as registerServe } from "./commands/serve.js";
 import { register as registerTrain } from "./commands/train.js";
