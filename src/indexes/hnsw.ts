@@ -1,7 +1,6 @@
 import { createHash, randomBytes } from "node:crypto";
 import { closeSync, fsyncSync, openSync, readFileSync, renameSync } from "node:fs";
 import { createRequire } from "node:module";
-import { maxSim } from "../scores/maxsim.js";
 import { fsyncDir } from "../util/atomic.js";
 import {
   ConfigError,
@@ -17,6 +16,7 @@ import {
   type OpenOptions,
   TopK,
 } from "./base.js";
+import { gemmABt } from "./kernels.js";
 import type { MetadataStore } from "./metadata.js";
 import type { ChunkRef, FileRef, IndexDirectory, Manifest } from "./store.js";
 import type { SearchOptions } from "./types.js";
@@ -41,16 +41,29 @@ interface HnswLike {
   setEf(ef: number): void;
 }
 
-/** HNSW settings (PyLate's Voyager defaults). */
+/**
+ * HNSW settings. The defaults are PyLate's Voyager settings, and nRerank 0 reranks every
+ * candidate as PyLate does, so results are PyLate's. Cheaper settings (a smaller m and
+ * efConstruction build several times faster; kToken 32 / efSearch 64 / nRerank 128 search
+ * faster) have not been measured at SciFact size yet: check them on your embeddings with
+ * bench/hnsw.ts before relying on them.
+ */
 export interface HnswConfig {
   /** Graph degree (default 64). */
   m: number;
   /** Beam width while building (default 200). */
   efConstruction: number;
-  /** Beam width while searching (default 200). */
+  /** Beam width while searching (default 200; at least kToken is used). */
   efSearch: number;
-  /** Nearest tokens fetched per query token before the MaxSim rerank (default 100). */
+  /** Nearest tokens fetched per query token (default 100). */
   kToken: number;
+  /**
+   * Candidate documents scored by exact MaxSim: the best by approximate score (default 0:
+   * every candidate, as PyLate's Voyager index does). The approximate score sums, per query
+   * token, the document's best retrieved similarity, or the token's lowest retrieved
+   * similarity when none of the document's tokens was retrieved for it (XTR's imputation).
+   */
+  nRerank: number;
   seed: number;
 }
 
@@ -59,21 +72,35 @@ export const DEFAULT_HNSW_CONFIG: Readonly<HnswConfig> = Object.freeze({
   efConstruction: 200,
   efSearch: 200,
   kToken: 100,
+  nRerank: 0,
   seed: 42,
 });
+
+/** Config keys that may be 0. */
+const ZERO_ALLOWED: ReadonlySet<keyof HnswConfig> = new Set(["seed", "nRerank"]);
 
 export interface HnswOptions extends BaseIndexOptions, Partial<HnswConfig> {}
 export interface HnswSearchOptions extends SearchOptions {
   /** Nearest tokens fetched per query token (default: the index's kToken). */
   kToken?: number;
+  /** Beam width of the graph search (default: the index's efSearch). */
+  efSearch?: number;
+  /** Candidates scored exactly (default: the index's nRerank; 0: all). */
+  nRerank?: number;
 }
 
 /** HNSW's search options beyond k, filter and subset. */
-export const HNSW_SEARCH_KEYS: readonly (keyof HnswSearchOptions)[] = ["kToken"];
+export const HNSW_SEARCH_KEYS: readonly (keyof HnswSearchOptions)[] = [
+  "kToken",
+  "efSearch",
+  "nRerank",
+];
 
 /** One search call's HNSW parameters (checked, defaults filled in). */
 export interface HnswSearchParameters {
   kToken: number;
+  efSearch: number;
+  nRerank: number;
 }
 
 function loadHnswlib(): new (space: string, dim: number) => HnswLike {
@@ -93,7 +120,9 @@ function loadHnswlib(): new (space: string, dim: number) => HnswLike {
 /**
  * PyLate's Voyager-style token index on hnswlib-node: every document token is a point of one
  * inner-product HNSW graph; a query fetches the `kToken` nearest tokens of each of its tokens,
- * and the documents they belong to are reranked by exact MaxSim on the stored fp32 embeddings.
+ * the documents they belong to get an approximate score from those hits, and the best
+ * `nRerank` of them (0: all) are reranked by exact MaxSim on the stored fp32 embeddings, all
+ * of a query's candidates in one matrix product (the fast kernels, as Exact).
  * Chunk sections: `embeddings` f32 [tokens, dim]; header `firstToken` (graph label of its
  * first token). The graph is the manifest file `graph`, rewritten on every write.
  */
@@ -116,8 +145,11 @@ export class HNSW extends BaseIndex<HnswSearchOptions, HnswSearchParameters> {
     for (const key of Object.keys(DEFAULT_HNSW_CONFIG) as (keyof HnswConfig)[]) {
       const v = options[key];
       if (v === undefined) continue;
-      if (!Number.isInteger(v) || v < (key === "seed" ? 0 : 1))
-        throw new ConfigError(`${key} must be a positive integer, got ${v}`);
+      const min = ZERO_ALLOWED.has(key) ? 0 : 1;
+      if (!Number.isInteger(v) || v < min)
+        throw new ConfigError(
+          `${key} must be a ${min === 0 ? "non-negative" : "positive"} integer, got ${v}`,
+        );
       config[key] = v;
     }
     const { store, manifest, meta } = BaseIndex.initDirectory(dir, HNSW.TYPE, options, {
@@ -213,8 +245,12 @@ export class HNSW extends BaseIndex<HnswSearchOptions, HnswSearchParameters> {
       o += e.data.length;
     }
     const first = this.nextToken();
-    for (let t = 0; t < tokens; t++)
-      g.addPoint(Array.from(data.subarray(t * dim, t * dim + dim)), first + t);
+    // hnswlib-node takes plain arrays only: one reused array instead of one per token.
+    const point: number[] = new Array(dim).fill(0);
+    for (let t = 0; t < tokens; t++) {
+      for (let j = 0; j < dim; j++) point[j] = data[t * dim + j];
+      g.addPoint(point, first + t);
+    }
     const graph = this.writeGraph();
     return {
       sections: { embeddings: data },
@@ -267,10 +303,20 @@ export class HNSW extends BaseIndex<HnswSearchOptions, HnswSearchParameters> {
   }
 
   protected searchParameters(options: HnswSearchOptions): HnswSearchParameters {
-    const kToken = options.kToken ?? this.config.kToken;
-    if (!Number.isInteger(kToken) || kToken < 1)
-      throw new InvalidArgumentError(`kToken must be a positive integer, got ${kToken}`);
-    return { kToken };
+    const check = (name: keyof HnswSearchParameters, min: number): number => {
+      const v = options[name] ?? this.config[name];
+      if (!Number.isInteger(v) || v < min) {
+        throw new InvalidArgumentError(
+          `${name} must be a ${min === 0 ? "non-negative" : "positive"} integer, got ${v}`,
+        );
+      }
+      return v;
+    };
+    return {
+      kToken: check("kToken", 1),
+      efSearch: check("efSearch", 1),
+      nRerank: check("nRerank", 0),
+    };
   }
 
   protected async searchBatch(
@@ -282,46 +328,107 @@ export class HNSW extends BaseIndex<HnswSearchOptions, HnswSearchParameters> {
   ): Promise<[number, number][][]> {
     const out: [number, number][][] = [];
     for (const q of queries)
-      out.push(
-        q.rows === 0 ? [] : await this.searchOne(q, k, allowed, allowedCount, params.kToken),
-      );
+      out.push(q.rows === 0 ? [] : await this.searchOne(q, k, allowed, allowedCount, params));
     return out;
   }
 
-  /** Token candidates from the graph, then exact MaxSim over their documents. */
+  /**
+   * Token candidates from the graph, the best `nRerank` documents by approximate score, then
+   * exact MaxSim over those.
+   */
   private async searchOne(
     q: Matrix,
     k: number,
     allowed: Uint8Array | null,
     allowedCount: number,
-    kToken: number,
+    p: HnswSearchParameters,
   ): Promise<[number, number][]> {
-    const cands = new Set<number>();
-    if (allowed && allowedCount <= Math.max(kToken, k) * 4) {
-      for (let d = 0; d < allowed.length; d++) if (allowed[d]) cands.add(d);
-    } else if (this.graph) {
-      const live = this.graph.getCurrentCount();
-      const kk = Math.min(kToken, live);
-      for (let i = 0; i < q.rows && kk > 0; i++) {
-        const point = Array.from(q.data.subarray(i * q.cols, (i + 1) * q.cols));
-        let res: { neighbors: number[] } = { neighbors: [] };
-        // hnswlib throws when fewer than k live points are reachable (after deletes): ask for fewer.
-        for (let kq = kk; kq > 0; kq = Math.floor(kq / 2)) {
-          try {
-            res = this.graph.searchKnn(point, kq);
-            break;
-          } catch {
-            // retry with a smaller k
-          }
-        }
-        for (const label of res.neighbors) {
-          const d = this.tokenDoc[label];
-          if (this.alive[d] && (!allowed || allowed[d])) cands.add(d);
+    if (allowed && allowedCount <= Math.max(p.kToken, k) * 4) {
+      // A small allowed set: score it all exactly.
+      const docs: number[] = [];
+      for (let d = 0; d < allowed.length; d++) if (allowed[d]) docs.push(d);
+      return this.rerank(q, docs, k);
+    }
+    if (!this.graph) return [];
+    const nq = q.rows;
+    const kk = Math.min(p.kToken, this.graph.getCurrentCount());
+    this.graph.setEf(Math.max(p.efSearch, kk));
+    // Per candidate document: its best retrieved similarity per query token (-Infinity: none).
+    const best = new Map<number, Float32Array>();
+    // Per query token: the lowest similarity retrieved (the imputed score of the others).
+    const floor = new Float32Array(nq);
+    const point: number[] = new Array(q.cols).fill(0);
+    for (let i = 0; i < nq && kk > 0; i++) {
+      for (let j = 0; j < q.cols; j++) point[j] = q.data[i * q.cols + j];
+      let res: { neighbors: number[]; distances: number[] } = { neighbors: [], distances: [] };
+      // hnswlib throws when fewer than k live points are reachable (after deletes): ask for fewer.
+      for (let kq = kk; kq > 0; kq = Math.floor(kq / 2)) {
+        try {
+          res = this.graph.searchKnn(point, kq);
+          break;
+        } catch {
+          // retry with a smaller k
         }
       }
+      // Inner-product space: distance = 1 - <q, d>.
+      let low = Number.POSITIVE_INFINITY;
+      for (let h = 0; h < res.neighbors.length; h++) {
+        const sim = 1 - res.distances[h];
+        if (sim < low) low = sim;
+        const d = this.tokenDoc[res.neighbors[h]];
+        if (!this.alive[d] || (allowed && !allowed[d])) continue;
+        let b = best.get(d);
+        if (!b) best.set(d, (b = new Float32Array(nq).fill(Number.NEGATIVE_INFINITY)));
+        if (sim > b[i]) b[i] = sim;
+      }
+      floor[i] = Number.isFinite(low) ? low : 0;
     }
+    let docs = [...best.keys()];
+    if (p.nRerank > 0 && docs.length > p.nRerank) {
+      const approx = new TopK(p.nRerank);
+      for (const [d, b] of best) {
+        let s = 0;
+        for (let i = 0; i < nq; i++) s += b[i] === Number.NEGATIVE_INFINITY ? floor[i] : b[i];
+        approx.push(d, s);
+      }
+      docs = approx.result().map(([d]) => d);
+    }
+    return this.rerank(q, docs, k);
+  }
+
+  /** Exact MaxSim of `q` against `docs`: one product with all their tokens. */
+  private async rerank(q: Matrix, docs: number[], k: number): Promise<[number, number][]> {
     const top = new TopK(k);
-    for (const d of cands) top.push(d, maxSim(q, this.docMatrix(d)));
+    const dim = this.manifest.dim;
+    let tokens = 0;
+    for (const d of docs) tokens += this.slots[d].len;
+    if (tokens === 0) {
+      for (const d of docs) top.push(d, 0);
+      return top.result();
+    }
+    const D = new Float32Array(tokens * dim);
+    let o = 0;
+    for (const d of docs) {
+      const m = this.docMatrix(d);
+      D.set(m.data, o * dim);
+      o += m.rows;
+    }
+    const S = await gemmABt(q.data.subarray(0, q.rows * dim), q.rows, D, tokens, dim, this.kernels);
+    let start = 0;
+    for (const d of docs) {
+      const len = this.slots[d].len;
+      let total = 0;
+      if (len > 0) {
+        for (let i = 0; i < q.rows; i++) {
+          const row = i * tokens + start;
+          let mx = S[row];
+          for (let t = 1; t < len; t++) if (S[row + t] > mx) mx = S[row + t];
+          total += mx;
+        }
+      }
+      top.push(d, total);
+      start += len;
+    }
     return top.result();
   }
 

@@ -35,7 +35,7 @@ const WORDS =
 /** Long documents (about 150 tokens) so that a batch has thousands of token rows. */
 function text(seed: number, n: number): string {
   const out: string[] = [];
-  for (let i = 0; i < n; i++) out.push(WORDS[(seed * 7 + i * (seed % 5 + 1)) % WORDS.length]);
+  for (let i = 0; i < n; i++) out.push(WORDS[(seed * 7 + i * ((seed % 5) + 1)) % WORDS.length]);
   return out.join(" ");
 }
 
