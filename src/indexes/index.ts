@@ -7,6 +7,12 @@ import { IndexDirectory } from "./store.js";
 
 export { BaseIndex, type BaseIndexOptions, type OpenOptions } from "./base.js";
 export { Exact, type ExactOptions } from "./exact.js";
+export {
+  type ExportableIndex,
+  type ExportOptions,
+  exportDocuments,
+  exportIndex,
+} from "./export.js";
 export { fuseRrf, fuseRsf } from "./fusion.js";
 export {
   DEFAULT_HNSW_CONFIG,
@@ -17,6 +23,14 @@ export {
   type HnswSearchParameters,
 } from "./hnsw.js";
 export type { KernelOptions } from "./kernels.js";
+export {
+  Lance,
+  type LanceOpenOptions,
+  type LanceOptions,
+  type LanceSearchOptions,
+  lanceWhere,
+  type VersionedResults,
+} from "./lance.js";
 export {
   MAX_DEFAULT_SEARCH_WORKERS,
   ParallelSearcher,
