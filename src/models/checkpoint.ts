@@ -40,6 +40,8 @@ export interface CheckpointDescription {
   denseLayers: DenseLayer[];
   /** modules.json types PyLate drops on load (neither Transformer nor Dense, e.g. Pooling). */
   ignoredModules: string[];
+  /** sentence_bert_config.json's do_lower_case: texts are lowercased before tokenizing. */
+  doLowerCase: boolean;
   /** ColBERT settings found in the checkpoint (config_sentence_transformers.json, metadata). */
   colbert: Partial<ColBERTConfig>;
   /** The raw config_sentence_transformers.json, kept so that save() preserves unknown keys. */
@@ -120,12 +122,16 @@ export function describeCheckpoint(source: CheckpointSource): CheckpointDescript
   const backboneConfigPath = joinPath(backboneFolder, "config.json");
   const backboneConfig = readJson(source, backboneConfigPath, "backbone config.json");
   const architectures = backboneConfig.architectures;
+  // colbert.py: when fewer than two modules load (no Dense next to the Transformer) and the
+  // config says HF_ColBERT, the checkpoint is a Stanford one, whatever modules.json says
+  // (mxbai-colbert-large-v1 ships a Transformer-only modules.json next to linear.weight).
   if (
-    layout === "huggingface" &&
+    (layout === "huggingface" || denseFolders.length === 0) &&
     Array.isArray(architectures) &&
     architectures[0] === "HF_ColBERT"
   ) {
     layout = "stanford";
+    ignoredModules.length = 0;
   }
   const weights = openWeights(source, backboneFolder);
   // The word-embedding tensor names the backbone and tells its prefix ("bert." for Stanford).
@@ -137,6 +143,17 @@ export function describeCheckpoint(source: CheckpointSource): CheckpointDescript
 
   const denseLayers = denseFolders.map((f) => readDenseModule(source, f));
   checkDenseChain(denseLayers, source.where(modulesPath));
+
+  // sentence-transformers reads sentence_bert_config.json from the Transformer's folder.
+  const sbPath = joinPath(backboneFolder, "sentence_bert_config.json");
+  const sbConfig = readJsonIfExists(source, sbPath, "sentence_bert_config.json");
+  if (sbConfig.do_lower_case !== undefined && typeof sbConfig.do_lower_case !== "boolean") {
+    throw new FileFormatError(
+      source.where(sbPath),
+      `do_lower_case must be true or false, got ${JSON.stringify(sbConfig.do_lower_case)}`,
+    );
+  }
+  const doLowerCase = sbConfig.do_lower_case === true;
 
   const stPath = "config_sentence_transformers.json";
   const stConfig = readJsonIfExists(source, stPath, "config_sentence_transformers.json");
@@ -187,6 +204,7 @@ export function describeCheckpoint(source: CheckpointSource): CheckpointDescript
     wordEmbeddingName,
     denseLayers,
     ignoredModules,
+    doLowerCase,
     colbert,
     sentenceTransformersConfig: stConfig,
     tokenizerJson: readJson(source, tokenizerPath, "tokenizer.json"),

@@ -60,7 +60,8 @@ export class ColBERT implements EmbeddingModel {
   /** Dimensions kept per token vector (truncateDim), or null for all. */
   readonly truncateDim: number | null;
   private readonly encoder: EncoderSession;
-  private readonly skiplistIds: Set<number>;
+  /** Token ids dropped from document embeddings (the skiplist words' ids). */
+  readonly skiplistIds: ReadonlySet<number>;
   private readonly warn: (message: string) => void;
   /** The chain as one linear map (folded once at load), null when it has activations. */
   private readonly folded: DenseWeights | null;
@@ -77,8 +78,8 @@ export class ColBERT implements EmbeddingModel {
     this.warn = args.warn;
     this.folded = args.folded;
     // colbert.py: convert_tokens_to_ids(word) for each skiplist word; unknown words map to
-    // the [UNK] id, as in Python.
-    const unk = this.tokenizer.tokenToId("[UNK]");
+    // the tokenizer's own unk_token id, as in Python.
+    const unk = this.tokenizer.unkTokenId;
     this.skiplistIds = new Set(
       this.config.skiplistWords
         .map((w) => this.tokenizer.tokenToId(w) ?? unk)

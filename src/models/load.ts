@@ -59,6 +59,7 @@ export async function loadColBERT(
     checkpoint.tokenizerConfig,
     config,
     checkpoint.specialTokensMap,
+    { doLowerCase: checkpoint.doLowerCase },
   );
   const hidden = checkpoint.backboneConfig.hidden_size as number;
 

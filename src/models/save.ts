@@ -65,7 +65,7 @@ export function saveColBERT(model: SavableModel, dir: string, options: SaveOptio
   );
   json("sentence_bert_config.json", {
     max_seq_length: model.config.documentLength - 1,
-    do_lower_case: false,
+    do_lower_case: model.tokenizer.doLowerCase,
   });
   const backboneConfig: Record<string, unknown> = { ...checkpoint.backboneConfig };
   if (checkpoint.layout === "stanford") {

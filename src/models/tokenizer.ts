@@ -42,6 +42,17 @@ export function pythonStrip(text: string): string {
   return text.replace(PY_STRIP, "");
 }
 
+/**
+ * Python's `str.lower()` (sentence-transformers' do_lower_case). Lowered code point by code
+ * point: JavaScript's toLowerCase on a whole string turns a word-final capital sigma into
+ * "ς", Python always gives "σ".
+ */
+export function pythonLower(text: string): string {
+  let out = "";
+  for (const ch of text) out += ch === "\u03a3" ? "\u03c3" : ch.toLowerCase();
+  return out;
+}
+
 function tokenName(v: unknown): string | undefined {
   if (typeof v === "string") return v;
   if (v && typeof v === "object" && typeof (v as { content?: unknown }).content === "string") {
@@ -59,6 +70,12 @@ function tokenName(v: unknown): string | undefined {
 export class ColBERTTokenizer {
   readonly tokenizer: Tokenizer;
   readonly padTokenId: number;
+  /**
+   * The tokenizer's own unknown token (tokenizer_config's unk_token, else tokenizer.json's
+   * model.unk_token / unk_id, else [UNK] / <unk>): what transformers' convert_tokens_to_ids
+   * gives a word missing from the vocabulary. undefined when the tokenizer has none.
+   */
+  readonly unkTokenId: number | undefined;
   readonly queryPrefixId: number | null;
   readonly documentPrefixId: number | null;
   /** Number of ids the tokenizer knows (`len(tokenizer)`): embeddings need this many rows. */
@@ -68,6 +85,8 @@ export class ColBERTTokenizer {
   /** The tokenizer.json content including added prefix tokens, for save(). */
   readonly tokenizerJson: Record<string, unknown>;
   readonly tokenizerConfig: Record<string, unknown>;
+  /** Lowercase texts (Python str.lower) before tokenizing: sentence_bert_config.json's do_lower_case. */
+  readonly doLowerCase: boolean;
   private readonly head: number[];
   private readonly tail: number[];
   private settings: PrefixSettings;
@@ -77,7 +96,9 @@ export class ColBERTTokenizer {
     tokenizerConfig: Record<string, unknown>,
     settings: PrefixSettings,
     specialTokensMap: Record<string, unknown> = {},
+    options: { doLowerCase?: boolean } = {},
   ) {
+    this.doLowerCase = options.doLowerCase ?? false;
     // PyLate passes its own truncation/padding on every call; drop the saved ones. A shallow
     // copy is enough (only these keys and added_tokens change) and saves ~35 ms on a
     // BERT vocabulary compared with structuredClone.
@@ -130,6 +151,7 @@ export class ColBERTTokenizer {
       mask_token: ["[MASK]", "<mask>"],
       eos_token: ["</s>", "<|endoftext|>"],
       pad_token: ["[PAD]", "<pad>"],
+      unk_token: ["[UNK]", "<unk>"],
     };
     const special = (key: string) => {
       const named = tokenName(tokenizerConfig[key]) ?? tokenName(specialTokensMap[key]);
@@ -145,6 +167,13 @@ export class ColBERTTokenizer {
       );
     }
     this.padTokenId = pad;
+    const model = json.model as { unk_token?: unknown; unk_id?: unknown } | undefined;
+    const configUnk = tokenName(tokenizerConfig.unk_token) ?? tokenName(specialTokensMap.unk_token);
+    this.unkTokenId =
+      (configUnk !== undefined ? idOf(configUnk) : undefined) ??
+      (typeof model?.unk_token === "string" ? idOf(model.unk_token) : undefined) ??
+      (typeof model?.unk_id === "number" ? model.unk_id : undefined) ??
+      special("unk_token");
     this.queryPrefixId = this.prefixId(settings.queryPrefix);
     this.documentPrefixId = this.prefixId(settings.documentPrefix);
 
@@ -187,7 +216,9 @@ export class ColBERTTokenizer {
    */
   encodeTruncated(text: string, maxLength: number): number[] {
     const budget = Math.max(0, maxLength - this.head.length - this.tail.length);
-    const body = this.bodyIds(pythonStrip(text), budget);
+    // sentence-transformers' Transformer.tokenize: strip, then lower when do_lower_case.
+    const stripped = pythonStrip(text);
+    const body = this.bodyIds(this.doLowerCase ? pythonLower(stripped) : stripped, budget);
     return [...this.head, ...body.slice(0, budget), ...this.tail];
   }
 

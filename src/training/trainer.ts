@@ -147,11 +147,10 @@ export function trainableModel(model: ColBERT): TrainableModel {
 
 /** The masks PyLate derives from a model's settings (skiplist ids, query expansion). */
 export function maskOptions(model: ColBERT): MaskOptions {
-  const unk = model.tokenizer.tokenToId("[UNK]");
-  const ids = model.config.skiplistWords
-    .map((w) => model.tokenizer.tokenToId(w) ?? unk)
-    .filter((x): x is number => x !== undefined);
-  return { skiplistIds: new Set(ids), doQueryExpansion: model.config.doQueryExpansion };
+  return {
+    skiplistIds: new Set(model.skiplistIds),
+    doQueryExpansion: model.config.doQueryExpansion,
+  };
 }
 
 /** Creates the right step for a loss (GradCache for CachedContrastive). */

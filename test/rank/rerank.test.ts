@@ -38,3 +38,18 @@ test("rerank refuses mismatched inputs", () => {
   assert.throws(() => rerank([["a", "b"]], [q], [[q]]), /2 ids but 1 document/);
   assert.throws(() => rerank([["a"]], [q], [[fromRows([[1, 0, 0]])]]), { code: "SHAPE" });
 });
+
+test("rerank pads a query's candidates with zeros as PyLate does (no mask)", () => {
+  // PyLate: a 0.0 (its padded zero row beats -1), b -0.5.
+  const q = { data: Float32Array.from([1, 0]), rows: 1, cols: 2 };
+  const a = { data: Float32Array.from([-1, 0]), rows: 1, cols: 2 };
+  const b = { data: Float32Array.from([-1, 0, -0.5, 0]), rows: 2, cols: 2 };
+  assert.deepEqual(rerank([["a", "b"]], [q], [[a, b]]), [
+    [
+      { id: "a", score: 0 },
+      { id: "b", score: -0.5 },
+    ],
+  ]);
+  // Alone, a candidate has no padding: its score is its MaxSim.
+  assert.deepEqual(rerank([["a"]], [q], [[a]]), [[{ id: "a", score: -1 }]]);
+});
