@@ -8,6 +8,8 @@
 // our overhead. CPU time is reported next to wall time: on a shared machine, CPU time /
 // threads estimates the idle-machine wall time.
 // Run: npx tsc -p tsconfig.json && node build/bench/backbone.js [threads=2] [--arch=bert|modernbert] [--keep] [--dir=D]
+// Or:  node build/bench/backbone.js --vs-torch [--threads=2 --batch=8 --seq=128 --reps=3]: the
+//      issue-13 backbones (XLM-R flash, JinaBERT) as a ratio to PyTorch eager (backbone-vs-torch.ts).
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
@@ -19,6 +21,24 @@ import {
   openEncoder,
   readBackboneConfig,
 } from "../src/models/backbones/index.js";
+
+if (process.argv.includes("--vs-torch")) {
+  // Issue 13: the new backbones against PyTorch eager (bench/backbone-vs-torch.ts).
+  const { benchVsTorch } = await import("./backbone-vs-torch.js");
+  const num = (k: string, d: number) =>
+    Number(process.argv.find((a) => a.startsWith(`--${k}=`))?.slice(k.length + 3) ?? d);
+  const res = await benchVsTorch(
+    num("threads", 2),
+    num("batch", 8),
+    num("seq", 128),
+    num("reps", 3),
+  );
+  writeFileSync(
+    new URL("../../bench/results/backbone-vs-torch.json", import.meta.url),
+    `${JSON.stringify(res, null, 2)}\n`,
+  );
+  process.exit(0);
+}
 
 const threads = Number(process.argv[2] ?? 2);
 const keep = process.argv.includes("--keep");
