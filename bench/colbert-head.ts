@@ -13,8 +13,8 @@
 import { chmodSync, cpSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { rng } from "../src/indexes/codec.js";
 import { writeSafetensors } from "../src/io/safetensors.js";
+import { mulberry32 as rng } from "../src/util/random.js";
 
 const { values } = parseArgs({
   options: {

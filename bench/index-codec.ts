@@ -25,10 +25,10 @@
 import { existsSync, readFileSync } from "node:fs";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { bucketOf, bucketsAtQuantiles, quantile } from "../src/indexes/codec.js";
 import { Exact } from "../src/indexes/exact.js";
 import { argmaxABt } from "../src/indexes/kernels.js";
-import { PLAID } from "../src/indexes/plaid.js";
+import { bucketOf, bucketsAtQuantiles, quantile } from "../src/indexes/plaid/codec.js";
+import { PLAID } from "../src/indexes/plaid/index.js";
 import { maxSim } from "../src/scores/maxsim.js";
 import { writeFileAtomic } from "../src/util/atomic.js";
 import type { Matrix } from "../src/util/matrix.js";

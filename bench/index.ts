@@ -32,7 +32,7 @@ import { join, resolve } from "node:path";
 import { Exact } from "../src/indexes/exact.js";
 import { gemmABt } from "../src/indexes/kernels.js";
 import { ParallelSearcher } from "../src/indexes/parallel.js";
-import { PLAID } from "../src/indexes/plaid.js";
+import { PLAID } from "../src/indexes/plaid/index.js";
 import { writeFileAtomic } from "../src/util/atomic.js";
 import type { Matrix } from "../src/util/matrix.js";
 import {

@@ -18,7 +18,7 @@ import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Exact } from "../src/indexes/exact.js";
 import { Lance } from "../src/indexes/lance.js";
-import { PLAID } from "../src/indexes/plaid.js";
+import { PLAID } from "../src/indexes/plaid/index.js";
 import type { SearchResult } from "../src/indexes/types.js";
 import { writeFileAtomic } from "../src/util/atomic.js";
 import type { Matrix } from "../src/util/matrix.js";

@@ -10,7 +10,7 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { gemmABt } from "../src/indexes/kernels.js";
-import { PLAID } from "../src/indexes/plaid.js";
+import { PLAID } from "../src/indexes/plaid/index.js";
 import type { Matrix } from "../src/util/matrix.js";
 import { SyntheticCorpus, scifactLengths } from "./lib/index-data.js";
 

@@ -22,7 +22,7 @@ import { loadavg } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import autocannon from "autocannon";
-import { PLAID } from "../src/indexes/plaid.js";
+import { PLAID } from "../src/indexes/plaid/index.js";
 import { TEXT_FIELD } from "../src/server/registry.js";
 import { scifactSizeSet } from "./lib/index-data.js";
 

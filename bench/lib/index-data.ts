@@ -1,8 +1,8 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { rng } from "../../src/indexes/codec.js";
 import type { DocumentInput } from "../../src/indexes/types.js";
 import type { Matrix } from "../../src/util/matrix.js";
+import { mulberry32 as rng } from "../../src/util/random.js";
 import type { BenchCorpus } from "./index-embeddings.js";
 
 /**

@@ -1,6 +1,9 @@
 import { ConfigError, IndexError, InvalidArgumentError } from "../util/errors.js";
 import { checkMatrix, type Matrix } from "../util/matrix.js";
 import { fuseRrf, fuseRsf } from "./fusion.js";
+
+export { TopK } from "../util/topk.js";
+
 import { checkKernelOptions, type KernelOptions } from "./kernels.js";
 import { MetadataStore } from "./metadata.js";
 import {
@@ -10,6 +13,7 @@ import {
   FORMAT_VERSION,
   IndexDirectory,
   type Manifest,
+  sectionOf,
   type TypedArray,
 } from "./store.js";
 import type {
@@ -192,7 +196,8 @@ export abstract class BaseIndex<O extends SearchOptions = SearchOptions, P = unk
     this.alive = new Uint8Array(m.nextDocno);
     for (const c of m.chunks) this.attachChunk(c, this.store.readFile(c, verify));
     if (m.deleted) {
-      const del = this.store.readFile(m.deleted, verify).sections.docnos as Uint32Array;
+      const c = this.store.readFile(m.deleted, verify);
+      const del = sectionOf(c, "docnos", Uint32Array, this.store.path(m.deleted.file));
       for (const d of del) this.markDead(d);
     }
     if (this.readOnly) return;
@@ -202,7 +207,7 @@ export abstract class BaseIndex<O extends SearchOptions = SearchOptions, P = unk
 
   private attachChunk(ref: ChunkRef, c: Container): void {
     const ids = c.header.ids as string[];
-    const lens = c.sections.doclens as Uint32Array;
+    const lens = c.sections.doclens instanceof Uint32Array ? c.sections.doclens : null;
     if (!Array.isArray(ids) || !lens || ids.length !== ref.docs || lens.length !== ref.docs) {
       throw new IndexError(
         `${this.store.path(ref.file)}: chunk header does not match the manifest (${ref.docs} documents)`,
@@ -661,40 +666,5 @@ export abstract class BaseIndex<O extends SearchOptions = SearchOptions, P = unk
     return vec.map((v, i) =>
       fusion === "rsf" ? fuseRsf(v, kw[i], alpha, k) : fuseRrf([v, kw[i]], options.rrfK ?? 60, k),
     );
-  }
-}
-
-/** Keeps the best k [docno, score] pairs (score descending, docno ascending on ties). */
-export class TopK {
-  private readonly k: number;
-  private readonly docs: number[] = [];
-  private readonly scores: number[] = [];
-  constructor(k: number) {
-    this.k = k;
-  }
-  /** The score a newcomer must beat. */
-  get threshold(): number {
-    return this.docs.length < this.k
-      ? Number.NEGATIVE_INFINITY
-      : this.scores[this.scores.length - 1];
-  }
-  push(doc: number, score: number): void {
-    if (this.docs.length >= this.k && score <= this.scores[this.scores.length - 1]) return;
-    let i = this.docs.length;
-    if (i >= this.k) {
-      this.docs.pop();
-      this.scores.pop();
-      i--;
-    }
-    while (
-      i > 0 &&
-      (this.scores[i - 1] < score || (this.scores[i - 1] === score && this.docs[i - 1] > doc))
-    )
-      i--;
-    this.docs.splice(i, 0, doc);
-    this.scores.splice(i, 0, score);
-  }
-  result(): [number, number][] {
-    return this.docs.map((d, i) => [d, this.scores[i]]);
   }
 }

@@ -7,7 +7,7 @@ import {
   TopK,
 } from "./base.js";
 import { gemmABt } from "./kernels.js";
-import type { ChunkRef } from "./store.js";
+import { type ChunkRef, sectionOf } from "./store.js";
 import type { SearchOptions } from "./types.js";
 
 /** Search options of Exact beyond k, filter and subset: none. */
@@ -52,7 +52,17 @@ export class Exact extends BaseIndex<SearchOptions, null> {
     return { sections: { embeddings: data } };
   }
 
-  protected onChunkAttached(_chunkIndex: number, _ref: ChunkRef): void {}
+  /** Per chunk: its `embeddings` section, checked f32. */
+  private embeddings: Float32Array[] = [];
+
+  protected onChunkAttached(ci: number, ref: ChunkRef): void {
+    this.embeddings[ci] = sectionOf(
+      this.chunks[ci],
+      "embeddings",
+      Float32Array,
+      this.store.path(ref.file),
+    );
+  }
 
   /** The stored embedding of a live document. */
   embedding(id: string): Matrix | undefined {
@@ -63,7 +73,7 @@ export class Exact extends BaseIndex<SearchOptions, null> {
   protected docMatrix(d: number): Matrix {
     const s = this.slots[d];
     const dim = this.manifest.dim;
-    const data = this.chunks[s.chunk].sections.embeddings as Float32Array;
+    const data = this.embeddings[s.chunk];
     return { data: data.subarray(s.start * dim, (s.start + s.len) * dim), rows: s.len, cols: dim };
   }
 
@@ -108,7 +118,7 @@ export class Exact extends BaseIndex<SearchOptions, null> {
     const block = Math.max(1, Math.floor(BLOCK_SCORES / rows));
     for (const [chunk, docs] of byChunk) {
       docs.sort((a, b) => this.slots[a].start - this.slots[b].start);
-      const data = this.chunks[chunk].sections.embeddings as Float32Array;
+      const data = this.embeddings[chunk];
       for (let b = 0; b < docs.length; ) {
         // A run of documents whose tokens span at most `block` (at least one document).
         const lo = this.slots[docs[b]].start;

@@ -6,8 +6,8 @@
  */
 import { parentPort, workerData } from "node:worker_threads";
 import type { Matrix } from "../util/matrix.js";
-import { openIndex } from "./index.js";
 import type { KernelOptions } from "./kernels.js";
+import { openIndex } from "./registry.js";
 import { readCommitted } from "./store.js";
 import type { SearchOptions } from "./types.js";
 

@@ -12,7 +12,7 @@ import { checkMatrix, type Matrix } from "../util/matrix.js";
 import type { HnswSearchOptions } from "./hnsw.js";
 import { checkKernelOptions, type KernelOptions } from "./kernels.js";
 import type { SearchJob, SerializedError, WorkerReply, WorkerStart } from "./parallel-worker.js";
-import type { PlaidSearchOptions } from "./plaid.js";
+import type { PlaidSearchOptions } from "./plaid/index.js";
 import { IndexDirectory, type Manifest, readCommitted } from "./store.js";
 import type { SearchResult } from "./types.js";
 

@@ -328,3 +328,22 @@ export async function readCommitted<T>(dir: string, read: () => T | Promise<T>):
     }
   }
 }
+
+/**
+ * A container's section `name`, checked to be of the given array type: chunk readers use this
+ * instead of casting, so a section of another width is an error, not a misread.
+ */
+export function sectionOf<T extends TypedArray>(
+  c: Container,
+  name: string,
+  type: abstract new (...args: never[]) => T,
+  path: string,
+): T {
+  const s = c.sections[name];
+  if (!(s instanceof type))
+    throw new FileFormatError(
+      path,
+      `section "${name}" is ${s ? s.constructor.name : "missing"}, expected ${type.name}; the index is damaged, rebuild it`,
+    );
+  return s;
+}

@@ -1,8 +1,6 @@
-import { Exact } from "../indexes/exact.js";
-import { HNSW } from "../indexes/hnsw.js";
-import { openIndex } from "../indexes/index.js";
 import { ParallelSearcher, type ParallelSearchOptions } from "../indexes/parallel.js";
-import { PLAID, type PlaidOptions } from "../indexes/plaid.js";
+import { PLAID, type PlaidOptions } from "../indexes/plaid/index.js";
+import { createIndex, openIndex } from "../indexes/registry.js";
 import type { DocumentInput, SearchOptions, SearchResult } from "../indexes/types.js";
 import {
   type BeirDocument,
@@ -81,7 +79,7 @@ export async function indexCorpus(
       count = index.count();
       await index.close();
     } else {
-      const index = type === "exact" ? await Exact.create(indexDir) : await HNSW.create(indexDir);
+      const index = await createIndex(type, indexDir);
       let ids: string[] = [];
       let embs: DocumentInput["embedding"][] = [];
       let metas: Record<string, unknown>[] = [];

@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from "node:fs";
 import { join, resolve, sep } from "node:path";
 import { ParallelSearcher } from "../indexes/parallel.js";
-import { PLAID } from "../indexes/plaid.js";
+import { PLAID } from "../indexes/plaid/index.js";
 import type { DocumentMetadata } from "../indexes/types.js";
 import { writeFileAtomic } from "../util/atomic.js";
 import type { Matrix } from "../util/matrix.js";

@@ -3,7 +3,7 @@ import { mkdirSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { encodeBeirWithModel, trainingEvaluation } from "../../bench/lib/index-embeddings.js";
-import { PLAID } from "../../src/indexes/plaid.js";
+import { PLAID } from "../../src/indexes/plaid/index.js";
 import { documentText } from "../../src/io/beir.js";
 import { maxSim } from "../../src/scores/maxsim.js";
 import { modelTestContext } from "../helpers/models.js";

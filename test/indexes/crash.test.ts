@@ -4,11 +4,11 @@ import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { fileURLToPath } from "node:url";
-import { rng } from "../../src/indexes/codec.js";
 import { Exact } from "../../src/indexes/exact.js";
 import { HNSW } from "../../src/indexes/hnsw.js";
 import { openIndex } from "../../src/indexes/index.js";
-import { PLAID } from "../../src/indexes/plaid.js";
+import { PLAID } from "../../src/indexes/plaid/index.js";
+import { mulberry32 as rng } from "../../src/util/random.js";
 import { expectedIds } from "./crash-child.js";
 import { synthetic, tempDir } from "./helpers.js";
 

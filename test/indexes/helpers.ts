@@ -1,8 +1,8 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { rng } from "../../src/indexes/codec.js";
 import type { Matrix } from "../../src/util/matrix.js";
+import { mulberry32 as rng } from "../../src/util/random.js";
 
 /** A fresh temporary directory (removed by the returned cleanup). */
 export function tempDir(prefix = "tslate-idx-"): { dir: string; cleanup: () => void } {

@@ -1,6 +1,5 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { rng } from "../../src/indexes/codec.js";
 import {
   argmaxABt,
   gemmABt,
@@ -8,7 +7,8 @@ import {
   gemmTopK,
   maxSimPadded,
 } from "../../src/indexes/kernels.js";
-import { PLAID } from "../../src/indexes/plaid.js";
+import { PLAID } from "../../src/indexes/plaid/index.js";
+import { mulberry32 as rng } from "../../src/util/random.js";
 import { synthetic, tempDir } from "./helpers.js";
 
 function random(n: number, seed: number): Float32Array {

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { Exact } from "../../src/indexes/exact.js";
 import { HNSW } from "../../src/indexes/hnsw.js";
-import { PLAID } from "../../src/indexes/plaid.js";
+import { PLAID } from "../../src/indexes/plaid/index.js";
 import { synthetic, tempDir } from "./helpers.js";
 
 // Search options travel with the call: concurrent calls with different options must each get

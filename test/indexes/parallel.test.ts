@@ -6,7 +6,7 @@ import { Exact } from "../../src/indexes/exact.js";
 import { HNSW } from "../../src/indexes/hnsw.js";
 import { openIndex } from "../../src/indexes/index.js";
 import { ParallelSearcher } from "../../src/indexes/parallel.js";
-import { PLAID } from "../../src/indexes/plaid.js";
+import { PLAID } from "../../src/indexes/plaid/index.js";
 import { Retriever } from "../../src/retrieve/colbert.js";
 import type { Matrix } from "../../src/util/matrix.js";
 import { synthetic, tempDir } from "./helpers.js";

@@ -3,7 +3,7 @@ import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { Exact } from "../../src/indexes/exact.js";
-import { PLAID } from "../../src/indexes/plaid.js";
+import { PLAID } from "../../src/indexes/plaid/index.js";
 import type { SearchResult } from "../../src/indexes/types.js";
 import { synthetic, tempDir } from "./helpers.js";
 
@@ -189,9 +189,10 @@ test("PLAID rejects bad configuration and search parameters", async () => {
 });
 
 test("codec: half-float centroids round-trip, residuals decompress close to the input", async () => {
-  const { toF16Bits, fromF16Bits, trainCodec, quantizeResiduals, decompress } = await import(
-    "../../src/indexes/codec.js"
+  const { toF16Bits, fromF16Bits, trainCodec, quantizeResiduals } = await import(
+    "../../src/indexes/plaid/codec.js"
   );
+  const { decompressTokens: decompress } = await import("../../src/indexes/plaid/decompress.js");
   for (const v of [0, 1, -1, 0.5, 0.1, -0.3, 1e-5, 65504]) {
     const r = fromF16Bits(toF16Bits(v));
     assert.ok(Math.abs(r - v) <= Math.abs(v) * 2 ** -11 + 2 ** -24, `${v} -> ${r}`);
@@ -227,7 +228,7 @@ test("codec: half-float centroids round-trip, residuals decompress close to the 
 });
 
 test("streaming spill keeps a bounded reservoir and replays the documents exactly", async () => {
-  const { spillDocuments } = await import("../../src/indexes/spill.js");
+  const { spillDocuments } = await import("../../src/indexes/plaid/spill.js");
   const { docs, ids } = synthetic({ docs: 300, dim: 16, seed: 13 });
   const t = tempDir();
   try {
@@ -324,5 +325,81 @@ test("centroidScoreThreshold: below every score equals no pruning; above every s
     }
   } finally {
     t.cleanup();
+  }
+});
+
+test("PLAID with K > 65,536 centroids (a given codec, dim 8): u32 codes on disk, search and decompression right", async () => {
+  const { IndexDirectory } = await import("../../src/indexes/store.js");
+  const { mulberry32 } = await import("../../src/util/random.js");
+  const dim = 8;
+  const K = 70_000;
+  const r = mulberry32(9);
+  const gauss = () => Math.sqrt(-2 * Math.log(r() || 1e-12)) * Math.cos(2 * Math.PI * r());
+  const unit = (v: Float32Array, o: number) => {
+    let s = 0;
+    for (let j = 0; j < dim; j++) s += v[o + j] * v[o + j];
+    for (let j = 0; j < dim; j++) v[o + j] /= Math.sqrt(s);
+  };
+  const centroids = Float32Array.from({ length: K * dim }, gauss);
+  for (let c = 0; c < K; c++) unit(centroids, c * dim);
+  // 16 buckets of width 0.004 around zero.
+  const weights = Float32Array.from({ length: 16 }, (_, b) => (b - 7.5) * 0.004);
+  const cutoffs = Float32Array.from({ length: 15 }, (_, b) => (b - 7) * 0.004);
+  const codec = {
+    dim,
+    nbits: 4,
+    centroids,
+    bucketCutoffs: cutoffs,
+    bucketWeights: weights,
+    clusterThreshold: 1,
+  };
+  // Documents made of centroids above 65,535 plus a little noise.
+  const docs = Array.from({ length: 30 }, () => {
+    const data = new Float32Array(5 * dim);
+    for (let t = 0; t < 5; t++) {
+      const c = 65_536 + Math.floor(r() * (K - 65_536));
+      for (let j = 0; j < dim; j++) data[t * dim + j] = centroids[c * dim + j] + 0.01 * gauss();
+      unit(data, t * dim);
+    }
+    return { data, rows: 5, cols: dim };
+  });
+  const names = docs.map((_, i) => `d${i}`);
+  const t1 = tempDir();
+  const t2 = tempDir();
+  try {
+    const plaid = await PLAID.create(t1.dir, { codec });
+    await plaid.add(names, docs);
+    assert.ok(plaid.trainedCodec!.centroids.length / dim >= K);
+    const store = new IndexDirectory(t1.dir);
+    const chunk = store.readFile(store.readManifest().chunks[0]);
+    assert.ok(chunk.sections.codes instanceof Uint32Array, "codes are u32 when K > 65,536");
+    assert.ok([...chunk.sections.codes].some((c) => c > 65_535));
+    const exact = await Exact.create(t2.dir);
+    await exact.add(names, docs);
+    const queries = [0, 9, 17, 29].map((i) => ({
+      ...docs[i],
+      data: docs[i].data.slice(0, 3 * dim),
+      rows: 3,
+    }));
+    const want = await exact.search(queries, { k: 3 });
+    await plaid.close();
+    const reopened = await PLAID.open(t1.dir);
+    const got = await reopened.search(queries, { k: 3, nIvfProbe: 4 });
+    for (let q = 0; q < queries.length; q++) {
+      assert.equal(got[q][0].id, want[q][0].id);
+      // Residuals of 0.004 steps on dim 8: scores within 0.01 of exact MaxSim over 3 tokens.
+      assert.ok(Math.abs(got[q][0].score - want[q][0].score) < 0.01);
+    }
+    const back = reopened.decompressed("d3")!;
+    for (let t = 0; t < 5; t++) {
+      let cos = 0;
+      for (let j = 0; j < dim; j++) cos += back.data[t * dim + j] * docs[3].data[t * dim + j];
+      assert.ok(cos > 0.999, `token ${t}: cos ${cos}`);
+    }
+    await reopened.close();
+    await exact.close();
+  } finally {
+    t1.cleanup();
+    t2.cleanup();
   }
 });

@@ -13,11 +13,12 @@ import {
   ModelRetriever,
   resolveSplit,
 } from "../../evaluation/pipeline.js";
+import { createIndex } from "../../indexes/registry.js";
 import type { MultiVectorIndex } from "../../indexes/types.js";
 import { writeRun } from "../../io/trec.js";
 import { ColBERT } from "../../models/colbert.js";
 import { writeFileAtomic } from "../../util/atomic.js";
-import { InvalidArgumentError, UnsupportedError } from "../../util/errors.js";
+import { InvalidArgumentError } from "../../util/errors.js";
 
 export interface BeirCommandOptions {
   model: string[];
@@ -33,35 +34,17 @@ export interface BeirCommandOptions {
   progress: boolean;
 }
 
-const INDEX_MODULES: Record<string, { module: string; className: string }> = {
-  exact: { module: "../../indexes/exact.js", className: "Exact" },
-  plaid: { module: "../../indexes/plaid.js", className: "PLAID" },
-};
-
 type IndexClass = {
-  create(dir: string, options?: Record<string, unknown>): Promise<MultiVectorIndex>;
+  create(dir: string): Promise<MultiVectorIndex>;
 };
 
-/** Loads an index class by name; the module is imported lazily so a missing index type is a clear error. */
-async function indexClass(kind: string): Promise<IndexClass | undefined> {
+/** The index class by name (the registry), or undefined for in-memory exact MaxSim. */
+function indexClass(kind: string): IndexClass | undefined {
   if (kind === "memory") return undefined;
-  const entry = INDEX_MODULES[kind];
-  if (!entry) {
+  if (kind !== "plaid" && kind !== "exact") {
     throw new InvalidArgumentError(`--index "${kind}" is not one of plaid, exact, memory`);
   }
-  let mod: Record<string, unknown>;
-  try {
-    mod = (await import(entry.module)) as Record<string, unknown>;
-  } catch (err) {
-    throw new UnsupportedError(
-      `the ${kind} index is not available in this build (${(err as Error).message}); use --index memory for exact in-memory MaxSim`,
-    );
-  }
-  const cls = mod[entry.className] as IndexClass | undefined;
-  if (!cls || typeof cls.create !== "function") {
-    throw new UnsupportedError(`${entry.module} exports no ${entry.className}.create`);
-  }
-  return cls;
+  return { create: (dir: string) => createIndex(kind, dir) };
 }
 
 function positiveInt(name: string, v: string): number {
@@ -97,9 +80,7 @@ export async function runBeirCommand(o: BeirCommandOptions): Promise<BeirEvaluat
     .map((m) => m.trim())
     .filter((m) => m !== "");
   const show = o.progress && process.stderr.isTTY === true;
-  const cls = o.model.some((m) => bm25Preset(m) === undefined)
-    ? await indexClass(o.index)
-    : undefined;
+  const cls = o.model.some((m) => bm25Preset(m) === undefined) ? indexClass(o.index) : undefined;
   const rows: BeirEvaluation[] = [];
   for (const modelName of o.model) {
     const preset = bm25Preset(modelName);

@@ -6,7 +6,7 @@ import { exportDocuments, exportIndex } from "../../indexes/export.js";
 import { HNSW } from "../../indexes/hnsw.js";
 import { openIndex } from "../../indexes/index.js";
 import { Lance } from "../../indexes/lance.js";
-import { PLAID } from "../../indexes/plaid.js";
+import { PLAID } from "../../indexes/plaid/index.js";
 import type { MultiVectorIndex } from "../../indexes/types.js";
 import { ConfigError } from "../../util/errors.js";
 import { makeProgress } from "../../util/progress.js";

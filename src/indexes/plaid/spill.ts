@@ -1,8 +1,8 @@
 import { closeSync, openSync, readSync, rmSync, writeSync } from "node:fs";
-import { InvalidArgumentError } from "../util/errors.js";
-import { checkMatrix } from "../util/matrix.js";
-import { rng } from "./codec.js";
-import type { DocumentInput } from "./types.js";
+import { InvalidArgumentError } from "../../util/errors.js";
+import { checkMatrix } from "../../util/matrix.js";
+import { mulberry32 as rng } from "../../util/random.js";
+import type { DocumentInput } from "../types.js";
 
 /**
  * Streaming-build helper: documents from an (async) iterable are appended to a spill file on

@@ -1,6 +1,8 @@
-import { ConfigError } from "../util/errors.js";
-import { mulberry32 } from "../util/random.js";
-import { argmaxABt, type KernelOptions } from "./kernels.js";
+import { ConfigError, IndexError } from "../../util/errors.js";
+import { mulberry32 } from "../../util/random.js";
+import { argmaxABt, type KernelOptions } from "../kernels.js";
+import type { FileRef, IndexDirectory } from "../store.js";
+import { kmeans } from "./kmeans.js";
 
 /**
  * The PLAID residual codec (ColBERTv2 / fast-plaid): every token is stored as the id of its
@@ -23,89 +25,6 @@ export interface Codec {
 
 export function numCentroids(codec: Codec): number {
   return codec.centroids.length / codec.dim;
-}
-
-/** Deterministic PRNG so that builds are reproducible from a seed. */
-export const rng = mulberry32;
-
-export function normalizeRows(x: Float32Array, dim: number): void {
-  for (let o = 0; o < x.length; o += dim) {
-    let s = 0;
-    for (let j = 0; j < dim; j++) s += x[o + j] * x[o + j];
-    const inv = 1 / Math.max(Math.sqrt(s), 1e-12);
-    for (let j = 0; j < dim; j++) x[o + j] *= inv;
-  }
-}
-
-/**
- * K-means (Lloyd, L2 distance) as fastkmeans does for fast-plaid: at most
- * k·maxPointsPerCentroid points (random subsample), k random points as initial centroids,
- * empty clusters keep their centroid. Returns L2-normalised centroids [k, dim].
- */
-export async function kmeans(
-  points: Float32Array,
-  dim: number,
-  k: number,
-  options: {
-    iterations: number;
-    maxPointsPerCentroid: number;
-    seed: number;
-    kernels?: KernelOptions;
-  },
-): Promise<Float32Array> {
-  const rand = rng(options.seed);
-  let n = points.length / dim;
-  let x = points;
-  if (n > k * options.maxPointsPerCentroid) {
-    const keep = k * options.maxPointsPerCentroid;
-    const perm = Uint32Array.from({ length: n }, (_, i) => i);
-    for (let i = 0; i < keep; i++) {
-      const j = i + Math.floor(rand() * (n - i));
-      const t = perm[i];
-      perm[i] = perm[j];
-      perm[j] = t;
-    }
-    x = new Float32Array(keep * dim);
-    for (let i = 0; i < keep; i++)
-      x.set(points.subarray(perm[i] * dim, perm[i] * dim + dim), i * dim);
-    n = keep;
-  }
-  const kk = Math.min(k, n);
-  const perm = Uint32Array.from({ length: n }, (_, i) => i);
-  for (let i = 0; i < kk; i++) {
-    const j = i + Math.floor(rand() * (n - i));
-    const t = perm[i];
-    perm[i] = perm[j];
-    perm[j] = t;
-  }
-  const c = new Float32Array(kk * dim);
-  for (let i = 0; i < kk; i++) c.set(x.subarray(perm[i] * dim, perm[i] * dim + dim), i * dim);
-  const bias = new Float32Array(kk);
-  const sums = new Float64Array(kk * dim);
-  const counts = new Uint32Array(kk);
-  for (let it = 0; it < options.iterations; it++) {
-    for (let j = 0; j < kk; j++) {
-      let s = 0;
-      for (let t = 0; t < dim; t++) s += c[j * dim + t] * c[j * dim + t];
-      bias[j] = -0.5 * s;
-    }
-    const labels = await argmaxABt(x, n, c, kk, dim, bias, options.kernels);
-    sums.fill(0);
-    counts.fill(0);
-    for (let i = 0; i < n; i++) {
-      const l = labels[i];
-      counts[l]++;
-      const xo = i * dim;
-      const so = l * dim;
-      for (let t = 0; t < dim; t++) sums[so + t] += x[xo + t];
-    }
-    for (let j = 0; j < kk; j++) {
-      if (counts[j] === 0) continue;
-      for (let t = 0; t < dim; t++) c[j * dim + t] = sums[j * dim + t] / counts[j];
-    }
-  }
-  normalizeRows(c, dim);
-  return c;
 }
 
 /** Linear-interpolated quantile of sorted values (torch.quantile's default). */
@@ -152,7 +71,7 @@ export async function trainCodec(
     );
   }
   const n = sample.length / dim;
-  const rand = rng(options.seed ^ 0x5eed);
+  const rand = mulberry32(options.seed ^ 0x5eed);
   // Shuffle rows in place (no copy: the sample is the largest buffer of a build).
   const tmp = new Float32Array(dim);
   for (let i = n - 1; i > 0; i--) {
@@ -287,31 +206,6 @@ export function byteWeightTable(codec: Codec): Float32Array {
   return table;
 }
 
-/** Decompresses tokens: normalise(centroids[code] + weights), [n, dim]. */
-export function decompress(
-  codec: Codec,
-  codes: ArrayLike<number>,
-  packed: Uint8Array,
-  table: Float32Array = byteWeightTable(codec),
-): Float32Array {
-  const { dim, nbits, centroids } = codec;
-  const n = codes.length;
-  const perByte = 8 / nbits;
-  const bytesPer = (dim * nbits) / 8;
-  const out = new Float32Array(n * dim);
-  for (let i = 0; i < n; i++) {
-    const co = codes[i] * dim;
-    const oo = i * dim;
-    for (let p = 0; p < bytesPer; p++) {
-      const b = packed[i * bytesPer + p] * perByte;
-      for (let q = 0; q < perByte; q++)
-        out[oo + p * perByte + q] = centroids[co + p * perByte + q] + table[b + q];
-    }
-  }
-  normalizeRows(out, dim);
-  return out;
-}
-
 // Centroids are stored as IEEE half floats (as ColBERT does) and used at that precision
 // everywhere, so that the residuals computed at build time match the stored centroids.
 
@@ -369,4 +263,58 @@ export function decodeF16(h: Uint16Array): Float32Array {
 export function roundToF16(x: Float32Array): Float32Array {
   for (let i = 0; i < x.length; i++) x[i] = fromF16Bits(toF16Bits(x[i]));
   return x;
+}
+
+// ---- the codec file ----
+
+/** Checks a codec's shape (a codec given by the caller, or read from a file). */
+export function checkCodec(codec: Codec, where: string): void {
+  const ok =
+    codec !== null &&
+    typeof codec === "object" &&
+    Number.isInteger(codec.dim) &&
+    codec.dim > 0 &&
+    [1, 2, 4, 8].includes(codec.nbits) &&
+    codec.centroids instanceof Float32Array &&
+    codec.centroids.length > 0 &&
+    codec.centroids.length % codec.dim === 0 &&
+    codec.bucketWeights instanceof Float32Array &&
+    codec.bucketWeights.length === 2 ** codec.nbits &&
+    codec.bucketCutoffs instanceof Float32Array &&
+    codec.bucketCutoffs.length === 2 ** codec.nbits - 1 &&
+    typeof codec.clusterThreshold === "number";
+  if (!ok) {
+    throw new IndexError(
+      `${where}: codec sections do not match nbits ${codec?.nbits} / dim ${codec?.dim} (centroids [K, dim] f32, ${2 ** codec?.nbits} bucket weights, one fewer cutoffs)`,
+    );
+  }
+}
+
+/** Writes the codec file (centroids as half floats, as ColBERT stores them). */
+export function writeCodecFile(store: IndexDirectory, name: string, codec: Codec): FileRef {
+  return store.writeFile(
+    name,
+    { nbits: codec.nbits, dim: codec.dim, clusterThreshold: codec.clusterThreshold },
+    {
+      centroids: encodeF16(codec.centroids),
+      bucketCutoffs: codec.bucketCutoffs,
+      bucketWeights: codec.bucketWeights,
+    },
+  );
+}
+
+export function readCodecFile(store: IndexDirectory, ref: FileRef, verify: boolean): Codec {
+  const c = store.readFile(ref, verify);
+  const h = c.header as { nbits: number; dim: number; clusterThreshold: number };
+  const cen = c.sections.centroids;
+  const codec = {
+    dim: h.dim,
+    nbits: h.nbits,
+    clusterThreshold: h.clusterThreshold,
+    centroids: cen instanceof Uint16Array ? decodeF16(cen) : cen,
+    bucketCutoffs: c.sections.bucketCutoffs,
+    bucketWeights: c.sections.bucketWeights,
+  } as Codec;
+  checkCodec(codec, store.path(ref.file));
+  return codec;
 }
