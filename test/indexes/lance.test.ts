@@ -21,7 +21,7 @@ const STORES: [string, () => Promise<LanceStore>][] = [
 
 for (const [where, makeStore] of STORES) {
   test(`lance on ${where}: add, search equals Exact, delete, update, reopen`, {
-    timeout: 60_000,
+    timeout: 180_000, // s3rver round trips are slow on a loaded 2-core machine
   }, async () => {
     const t = await makeStore();
     const { uri, storageOptions } = t;
@@ -75,7 +75,7 @@ for (const [where, makeStore] of STORES) {
   });
 
   test(`lance on ${where}: filters, subset, keyword and hybrid search, versions`, {
-    timeout: 60_000,
+    timeout: 180_000, // s3rver round trips are slow on a loaded 2-core machine
   }, async () => {
     const t = await makeStore();
     try {
