@@ -13,6 +13,17 @@ export interface TokenizedBatch {
   ids: number[][];
 }
 
+/**
+ * The part of @huggingface/tokenizers' Tokenizer that tslate uses. Exported instead of that
+ * class so that our declarations do not pull in its types, which do not type-check under
+ * NodeNext resolution with skipLibCheck off (extensionless relative imports).
+ */
+export interface TextTokenizer {
+  encode(text: string, options?: { add_special_tokens?: boolean }): { ids: number[] };
+  token_to_id(token: string): number | undefined;
+  id_to_token(id: number): string | undefined;
+}
+
 export interface TokenizeOptions {
   isQuery?: boolean;
   /** Pad documents to documentLength too (PyLate's collator `pad=True`). */
@@ -68,7 +79,7 @@ function tokenName(v: unknown): string | undefined {
  * exactly as PyLate overrides them on every call.
  */
 export class ColBERTTokenizer {
-  readonly tokenizer: Tokenizer;
+  readonly tokenizer: TextTokenizer;
   readonly padTokenId: number;
   /**
    * The tokenizer's own unknown token (tokenizer_config's unk_token, else tokenizer.json's
