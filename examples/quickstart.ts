@@ -1,7 +1,8 @@
 /**
  * The README's quickstart, runnable: encode, score, index, retrieve, rerank.
- *   npm run build:dev && node build/examples/quickstart.js [modelDir]
- * (default model: the tiny random-weight fixture in ../shared/fixtures).
+ *   npm run build:dev && node build/examples/quickstart.js [modelDir] [indexDir]
+ * (default model: the tiny random-weight fixture in ../shared/fixtures; default index: a
+ * temporary folder). Runs twice on the same indexDir: `override: true` replaces the index.
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -34,7 +35,8 @@ console.log(
 
 // An index on disk, then search
 const dir = mkdtempSync(join(tmpdir(), "tslate-quickstart-"));
-const index = await PLAID.create(join(dir, "index"), { dim: model.embeddingDim });
+const indexDir = process.argv[3] ?? join(dir, "index");
+const index = await PLAID.create(indexDir, { dim: model.embeddingDim, override: true });
 await index.add(["doc-1", "doc-2", "doc-3"], documents);
 const hits = await new Retriever(index).retrieve(queries, { k: 2 });
 console.log("retrieved:", JSON.stringify(hits[0]));

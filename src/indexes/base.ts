@@ -1,3 +1,4 @@
+import { existsSync, rmSync } from "node:fs";
 import { ConfigError, IndexError, InvalidArgumentError } from "../util/errors.js";
 import { checkMatrix, type Matrix } from "../util/matrix.js";
 import { fuseRrf, fuseRsf } from "./fusion.js";
@@ -36,6 +37,11 @@ export interface BaseIndexOptions {
   verifyChecksums?: boolean;
   /** Which compute kernels this object uses (not stored: a setting of this process). */
   kernels?: KernelOptions;
+  /**
+   * Replace an index already in the directory (PyLate's `override`; default false: creating
+   * over an index is an error). Only a directory holding a tslate index is deleted.
+   */
+  override?: boolean;
 }
 
 /** Options of `open` (all index types). */
@@ -141,6 +147,9 @@ export abstract class BaseIndex<O extends SearchOptions = SearchOptions, P = unk
       throw new ConfigError(`dim must be a positive integer, got ${options.dim}`);
     }
     const store = new IndexDirectory(dir);
+    if (options.override && existsSync(store.manifestPath)) {
+      rmSync(dir, { recursive: true, force: true });
+    }
     store.init();
     const textFields = options.textFields ?? ["title", "text"];
     const manifest: Manifest = {

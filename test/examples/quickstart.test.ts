@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { test } from "node:test";
 import { fileURLToPath } from "node:url";
 
@@ -44,4 +46,26 @@ test("the README's imports exist in the built package", { timeout: 30_000 }, asy
   const packageName = "tslate";
   const pkg = (await import(packageName)) as Record<string, unknown>;
   for (const name of imports) assert.notEqual(pkg[name], undefined, `tslate exports ${name}`);
+});
+
+test("the quickstart runs twice on the same index folder (override: true replaces the index)", () => {
+  const script = fileURLToPath(new URL("../../examples/quickstart.js", import.meta.url));
+  const model = fileURLToPath(
+    new URL("../../../../shared/fixtures/bert-tiny-colbert", import.meta.url),
+  );
+  const tmp = mkdtempSync(join(tmpdir(), "tslate-quickstart-twice-"));
+  try {
+    const indexDir = join(tmp, "my-index");
+    const first = spawnSync(process.execPath, [script, model, indexDir], { encoding: "utf8" });
+    assert.equal(first.status, 0, first.stderr);
+    const second = spawnSync(process.execPath, [script, model, indexDir], { encoding: "utf8" });
+    assert.equal(second.status, 0, second.stderr);
+    // The second run replaced the index: the same 3 documents, not 6.
+    assert.equal(
+      second.stdout.match(/^retrieved: (.*)$/m)![1],
+      first.stdout.match(/^retrieved: (.*)$/m)![1],
+    );
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
 });
