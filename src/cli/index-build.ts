@@ -88,9 +88,9 @@ export async function buildIndex(
   if (options.resume && options.overwrite) {
     throw new ConfigError("--resume and --overwrite exclude each other: pick one");
   }
-  if (!existsSync(dirname(target))) {
+  if (!existsSync(dirname(target)) || !statSync(dirname(target)).isDirectory()) {
     throw new ConfigError(
-      `${dirname(target)} does not exist: create the parent folder of --index first`,
+      `${dirname(target)} is not a folder: create the parent folder of --index first`,
     );
   }
   if (existsSync(target)) {

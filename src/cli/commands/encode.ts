@@ -1,4 +1,5 @@
-import { createReadStream, existsSync, readFileSync } from "node:fs";
+import { createReadStream, existsSync, readFileSync, statSync } from "node:fs";
+import { dirname, extname, resolve } from "node:path";
 import { createInterface } from "node:readline";
 import type { Command } from "commander";
 import { EmbeddingFileWriter, formatFromPath } from "../../io/embeddings.js";
@@ -10,7 +11,12 @@ import {
   quantizeEmbeddings,
 } from "../../models/quantization.js";
 import { writeFileAtomic } from "../../util/atomic.js";
-import { DataError, FileFormatError, InvalidArgumentError } from "../../util/errors.js";
+import {
+  ConfigError,
+  DataError,
+  FileFormatError,
+  InvalidArgumentError,
+} from "../../util/errors.js";
 import { makeProgress } from "../../util/progress.js";
 import { positiveInt } from "../args.js";
 
@@ -27,6 +33,11 @@ export interface TextRecord {
 export async function* readTexts(path: string): AsyncGenerator<TextRecord> {
   if (!existsSync(path)) throw new FileFormatError(path, "input file not found", { missing: true });
   const jsonl = path.endsWith(".jsonl") || path.endsWith(".json");
+  if (!jsonl && !path.endsWith(".txt")) {
+    throw new ConfigError(
+      `--input ${path}: unsupported file type ${JSON.stringify(extname(path) || "(none)")}; give a .jsonl (_id, text[, title]) or a .txt (one text per line)`,
+    );
+  }
   const lines = createInterface({ input: createReadStream(path, "utf8"), crlfDelay: Infinity });
   let n = 0;
   for await (const raw of lines) {
@@ -92,6 +103,12 @@ function readRanges(path: string): [number[], number[]] {
 
 export async function runEncode(opts: EncodeCommandOptions): Promise<number> {
   formatFromPath(opts.output);
+  const outDir = dirname(resolve(opts.output));
+  if (!existsSync(outDir) || !statSync(outDir).isDirectory()) {
+    throw new ConfigError(
+      `--output ${opts.output}: folder ${outDir} does not exist; create it first`,
+    );
+  }
   const batchSize = positiveInt("batch-size", opts.batchSize) ?? 32;
   const poolFactor = positiveInt("pool-factor", opts.poolFactor) ?? 1;
   let precision: Precision;
