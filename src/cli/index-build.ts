@@ -42,8 +42,10 @@ export interface BuildOptions {
   storeText?: boolean;
   /** One progress reporter per phase, labelled. */
   progress: (label: string) => Progress;
-  /** Says what happens ("resuming: 3 of 5 chunks already encoded"). */
+  /** Says what happens ("resumed: 768 of 1,200 documents were already encoded"). */
   log: (message: string) => void;
+  /** Detail: what each phase took. */
+  detail: (message: string) => void;
   /** Test hook: called after each chunk is written (the test pauses the build here). */
   afterChunk?: (chunk: number) => Promise<void>;
 }
@@ -242,7 +244,7 @@ export async function buildIndex(
         ...options.plaid,
         onProgress: (done, of) => {
           if (shown === 0) {
-            options.log(
+            options.detail(
               `codec trained in ${((performance.now() - codecStart) / 1000).toFixed(1)} s`,
             );
             writing.start(of, "compressing and writing");

@@ -94,7 +94,8 @@ export function register(program: Command): void {
               resume: o.resume === true,
               overwrite: o.overwrite === true,
               progress: out.progress,
-              log: out.detail,
+              log: out.info,
+            detail: out.detail,
               afterChunk:
                 PAUSE_AFTER > 0
                   ? async (chunk) => {
