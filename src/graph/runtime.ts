@@ -4,6 +4,8 @@
  * for onnxruntime-web.
  */
 import { availableParallelism } from "node:os";
+// Must stay before the onnxruntime-node import: it sets the environment that library reads.
+import "./ort-env.js";
 import * as ort from "onnxruntime-node";
 
 export type TensorType = "float32" | "float16" | "int64" | "int32" | "bool";
