@@ -33,7 +33,7 @@ export type IndexType = "plaid" | "exact" | "hnsw";
 export interface BuildOptions {
   indexType: IndexType;
   batchSize: number;
-  /** Documents per encode call and per resumable chunk (default 256). */
+  /** Documents per encode call and per resumable chunk (default 1024, as tslate beir encodes). */
   encodeBatch?: number;
   plaid: PlaidOptions;
   resume: boolean;
@@ -86,7 +86,7 @@ export async function buildIndex(
 ): Promise<BuildResult> {
   const target = resolve(indexDir);
   const staging = partialDir(indexDir);
-  const encodeBatch = options.encodeBatch ?? 256;
+  const encodeBatch = options.encodeBatch ?? 1024;
   if (options.resume && options.overwrite) {
     throw new ConfigError("--resume and --overwrite exclude each other: pick one");
   }

@@ -12,7 +12,7 @@
 // consumer's choice, not a step tslate needs: onnxruntime-node's script is left to run.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
@@ -49,16 +49,20 @@ before(() => {
   const [info] = JSON.parse(pack.stdout) as { filename: string; files: { path: string }[] }[];
   tarball = join(tmp, info.filename);
   const shipped = new Set(info.files.map((f) => f.path));
+  // src/ for the source maps (dist/*.js.map point to ../src) and the README's pointers into it.
   for (const file of [
     "LICENSE",
     "README.md",
     "package.json",
     "dist/index.js",
     "dist/cli/main.js",
+    "src/index.ts",
+    "src/indexes/FORMAT.md",
+    "examples/train-scifact.json",
   ]) {
     assert.ok(shipped.has(file), `${file} is in the package`);
   }
-  spawnSync("mkdir", [consumer]);
+  mkdirSync(consumer);
   writeFileSync(
     join(consumer, "package.json"),
     JSON.stringify({

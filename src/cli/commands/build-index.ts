@@ -29,7 +29,7 @@ export function register(program: Command): void {
     .requiredOption("--index <dir>", "folder of the new index (must not exist, unless --overwrite)")
     .option("--index-type <type>", "plaid, exact or hnsw", "plaid")
     .option("--batch-size <n>", "texts per forward pass", "32")
-    .option("--encode-batch <n>", "documents per encode call and per resumable chunk", "256")
+    .option("--encode-batch <n>", "documents per encode call and per resumable chunk", "1024")
     .option("--nbits <n>", `PLAID residual bits: ${NBITS.join(", ")} (default 4)`)
     .option("--build-memory-tokens <n>", "PLAID: token embeddings kept in memory while building")
     .option("--resume", "continue the interrupted build of this --index (reuses encoded chunks)")
