@@ -135,12 +135,12 @@ test("a TypeScript consumer type-checks with skipLibCheck false (no errors from 
   writeFileSync(
     join(consumer, "index.ts"),
     [
-      `import { ColBERT, ColBERTTokenizer, PLAID, Retriever, type EncodeOptions, type Matrix } from "tslate";`,
+      `import { ColBERT, PLAID, Retriever, type Matrix } from "tslate";`,
       `import { buildProgram } from "tslate/cli";`,
-      `const options: EncodeOptions = { isQuery: false };`,
+      `const options = { isQuery: false } as const;`,
       `export async function run(dir: string): Promise<Matrix[]> {`,
       `  const model = await ColBERT.fromPretrained(dir);`,
-      `  const tokenizer: ColBERTTokenizer = model.tokenizer;`,
+      `  const tokenizer = model.tokenizer;`,
       `  tokenizer.tokenize(["a"]);`,
       `  const index = await PLAID.create("idx", { dim: model.embeddingDim });`,
       `  void new Retriever(index);`,
