@@ -2,7 +2,8 @@ import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync } fro
 import { dirname, join, resolve } from "node:path";
 import { Exact } from "../indexes/exact.js";
 import { HNSW } from "../indexes/hnsw.js";
-import { PLAID, type PlaidOptions } from "../indexes/plaid.js";
+import type { PlaidOptions } from "../indexes/plaid/config.js";
+import { PLAID } from "../indexes/plaid/index.js";
 import type { DocumentInput } from "../indexes/types.js";
 import { type BeirDocument, countCorpus, documentText, streamCorpus } from "../io/beir.js";
 import { EmbeddingFileWriter, readEmbeddingFile } from "../io/embeddings.js";
