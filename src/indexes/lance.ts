@@ -52,6 +52,7 @@ interface LanceConnection {
 interface LanceQuery {
   where(sql: string): LanceQuery;
   select(columns: string[]): LanceQuery;
+  withRowId(): LanceQuery;
   limit(n: number): LanceQuery;
   toArray(): Promise<Record<string, unknown>[]>;
   toArrow(): Promise<ArrowTable>;
@@ -134,6 +135,8 @@ const ID = "_id";
 const VECTOR = "_vector";
 const TEXT = "_text";
 const META = "_meta";
+/** LanceDB's row id column (withRowId). */
+const ROW_ID = "_rowid";
 const IDENT = /^[A-Za-z][A-Za-z0-9_]*$/;
 /** Rows per `_id IN (...)` predicate when looking ids up. */
 const ID_LOOKUP_BATCH = 1000;
@@ -352,24 +355,26 @@ class ScanScorer {
   }
 }
 
-/** Best k (id, score), score descending then id ascending (as the other indexes break ties). */
-class TopIds {
-  private items: SearchResult[] = [];
+/**
+ * Best k per query, ties broken by LanceDB's row id (it grows with each append, so ties go to
+ * the older document, as the other indexes break ties by document number). Row ids pass 2^32
+ * (fragment << 32 | offset), hence numbers, not util/topk's int32 doc numbers; k is small.
+ */
+class TopRows {
+  private readonly items: { row: number; id: string; score: number }[] = [];
   constructor(private readonly k: number) {}
-  push(id: string, score: number): void {
+  push(row: number, id: string, score: number): void {
     const it = this.items;
-    if (it.length >= this.k) {
-      const last = it[it.length - 1];
-      if (score < last.score || (score === last.score && id > last.id)) return;
-    }
+    const worse = (a: { row: number; score: number }) =>
+      a.score < score || (a.score === score && a.row > row);
+    if (it.length >= this.k && !worse(it[it.length - 1])) return;
     let i = it.length;
-    while (i > 0 && (it[i - 1].score < score || (it[i - 1].score === score && it[i - 1].id > id)))
-      i--;
-    it.splice(i, 0, { id, score });
+    while (i > 0 && worse(it[i - 1])) i--;
+    it.splice(i, 0, { row, id, score });
     if (it.length > this.k) it.pop();
   }
   result(): SearchResult[] {
-    return this.items;
+    return this.items.map(({ id, score }) => ({ id, score }));
   }
 }
 
@@ -718,11 +723,6 @@ export class Lance implements MultiVectorIndex {
         throw new InvalidArgumentError(
           `embeddings[${i}] has no tokens; every document needs at least one embedding row`,
         );
-      for (let j = 0; j < e.rows * e.cols; j++)
-        if (!Number.isFinite(e.data[j]))
-          throw new InvalidArgumentError(
-            `embeddings[${i}] holds ${e.data[j]}; values must be finite`,
-          );
     });
     metadata?.forEach((m, i) => {
       if (m !== undefined && (m === null || typeof m !== "object" || Array.isArray(m)))
@@ -949,18 +949,19 @@ export class Lance implements MultiVectorIndex {
     k: number,
     where: string | null,
   ): Promise<SearchResult[][]> {
-    const tops = queries.map(() => new TopIds(k));
+    const tops = queries.map(() => new TopRows(k));
     if (queries.length === 0) return [];
     const scorer = new ScanScorer(queries, this.dim);
-    let q = table.query().select([ID, VECTOR]);
+    let q = table.query().select([ID, VECTOR]).withRowId();
     if (where) q = q.where(where);
     for await (const batch of await q.execute()) {
       const idCol = batch.getChild(ID)!;
+      const rowCol = batch.getChild(ROW_ID)!;
       const { parts } = listColumn(batch.getChild(VECTOR)!);
       let base = 0;
       for (const p of parts) {
         await scorer.score(p.values, p.offsets, p.n, (j, d, s) => {
-          tops[j].push(String(idCol.get(base + d)), s);
+          tops[j].push(Number(rowCol.get(base + d)), String(idCol.get(base + d)), s);
         });
         base += p.n;
       }
@@ -988,17 +989,18 @@ export class Lance implements MultiVectorIndex {
         rowsOf.push(Array.from(query.data.subarray(i * this.dim, (i + 1) * this.dim)));
       let vq = table.vectorSearch(rowsOf).column(VECTOR).distanceType("cosine");
       if (options.nprobes !== undefined) vq = vq.nprobes(this.checkK(options.nprobes, "nprobes"));
-      let cq: LanceQuery = vq.select([ID, VECTOR]).limit(candidates);
+      let cq: LanceQuery = vq.select([ID, VECTOR]).withRowId().limit(candidates);
       if (where) cq = cq.where(where);
       const t = await cq.toArrow();
-      const top = new TopIds(k);
+      const top = new TopRows(k);
       const scorer = new ScanScorer([query], this.dim);
       for (const batch of t.batches) {
         const ids = batch.getChild(ID)!;
+        const rows = batch.getChild(ROW_ID)!;
         let base = 0;
         for (const p of listColumn(batch.getChild(VECTOR)!).parts) {
           await scorer.score(p.values, p.offsets, p.n, (_j, d, s) =>
-            top.push(String(ids.get(base + d)), s),
+            top.push(Number(rows.get(base + d)), String(ids.get(base + d)), s),
           );
           base += p.n;
         }
@@ -1034,13 +1036,18 @@ export class Lance implements MultiVectorIndex {
           out.push([]);
           continue;
         }
-        let q = snap.table.search(words.join(" "), "fts", [TEXT]).select([ID, "_score"]).limit(k);
+        let q = snap.table
+          .search(words.join(" "), "fts", [TEXT])
+          .select([ID, "_score"])
+          .withRowId()
+          .limit(k);
         if (where) q = q.where(where);
         const rows = await q.toArray();
         out.push(
           rows
-            .map((r) => ({ id: String(r[ID]), score: Number(r._score) }))
-            .sort((a, b) => b.score - a.score || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)),
+            .map((r) => ({ id: String(r[ID]), score: Number(r._score), row: Number(r[ROW_ID]) }))
+            .sort((a, b) => b.score - a.score || a.row - b.row)
+            .map(({ id, score }) => ({ id, score })),
         );
       }
       return out;
