@@ -7,6 +7,8 @@
  *                            [--model DIR] [--rows defaults,oracle,fast,threshold|all]
  *                            [--work DIR] [--out bench/results/index.json] [--append]
  *                            [--build-memory-tokens N] [--slow-queries N] [--nbits 4]
+ *   node build/bench/index.js --index lance [--set scifact|synthetic] [--queries N] [--ivf]
+ *     (the Lance table beside Exact and PLAID in one run: bench/lance.ts)
  *
  * Sets: (1) "scifact": SciFact-sized (5,183 documents, lengths from the real corpus: words ×
  * 1.3 capped at 180) with synthetic clustered embeddings (bench/lib/index-data.ts);
@@ -574,4 +576,6 @@ async function main(): Promise<void> {
   console.log(`\nwrote ${outPath}`);
 }
 
-await main();
+// --index lance: the Lance benchmark (bench/lance.ts reads the same --set/--queries/--out).
+if (arg("index") === "lance") await import("./lance.js");
+else await main();
