@@ -1,7 +1,8 @@
 import { existsSync, rmSync } from "node:fs";
 import { ConfigError, IndexError, InvalidArgumentError } from "../util/errors.js";
 import { checkMatrix, type Matrix } from "../util/matrix.js";
-import { fuseRrf, fuseRsf } from "./fusion.js";
+import { checkDocumentBatch, checkDocumentEmbeddings, checkK } from "./checks.js";
+import { fuseSearches } from "./fusion.js";
 
 export { TopK } from "../util/topk.js";
 
@@ -341,16 +342,7 @@ export abstract class BaseIndex<O extends SearchOptions = SearchOptions, P = unk
   }
 
   protected checkEmbeddings(embeddings: Matrix[], what: string): void {
-    if (!Array.isArray(embeddings))
-      throw new InvalidArgumentError(`${what} must be an array of matrices`);
-    const dim = this.manifest.dim || (embeddings[0] as Matrix | undefined)?.cols;
-    embeddings.forEach((e, i) => {
-      checkMatrix(e, `${what}[${i}]`, dim);
-      if (e.rows < 1)
-        throw new InvalidArgumentError(
-          `${what}[${i}] has no tokens; every document needs at least one embedding row`,
-        );
-    });
+    checkDocumentEmbeddings(embeddings, what, this.manifest.dim || undefined);
   }
 
   private checkBatch(
@@ -359,42 +351,13 @@ export abstract class BaseIndex<O extends SearchOptions = SearchOptions, P = unk
     metadata: DocumentMetadata[] | undefined,
     replacing: boolean,
   ): void {
-    if (!Array.isArray(ids)) throw new InvalidArgumentError("ids must be an array of strings");
-    if (!Array.isArray(embeddings) || embeddings.length !== ids.length) {
-      throw new InvalidArgumentError(
-        `got ${ids.length} ids but ${Array.isArray(embeddings) ? embeddings.length : typeof embeddings} embeddings; pass one matrix per id`,
-      );
-    }
-    if (metadata !== undefined && (!Array.isArray(metadata) || metadata.length !== ids.length)) {
-      throw new InvalidArgumentError(
-        `got ${ids.length} ids but ${Array.isArray(metadata) ? metadata.length : typeof metadata} metadata entries; pass one object per id`,
-      );
-    }
-    metadata?.forEach((m, i) => {
-      if (m !== undefined && (m === null || typeof m !== "object" || Array.isArray(m))) {
-        throw new InvalidArgumentError(
-          `metadata[${i}] must be a plain object, got ${JSON.stringify(m)}`,
-        );
-      }
-    });
-    const seen = new Set<string>();
-    ids.forEach((id, i) => {
-      if (typeof id !== "string" || id.length === 0)
-        throw new InvalidArgumentError(
-          `ids[${i}] must be a non-empty string, got ${JSON.stringify(id)}`,
-        );
-      if (seen.has(id))
-        throw new InvalidArgumentError(
-          `duplicate id ${JSON.stringify(id)} in this batch; ids must be unique`,
-        );
-      seen.add(id);
-      if (!replacing && this.docnoOf.has(id)) {
-        throw new InvalidArgumentError(
-          `id ${JSON.stringify(id)} is already in the index; use update() to replace it or delete() it first`,
-        );
-      }
-    });
-    this.checkEmbeddings(embeddings, "embeddings");
+    checkDocumentBatch(
+      ids,
+      embeddings,
+      metadata,
+      this.manifest.dim || undefined,
+      replacing ? undefined : (id) => this.docnoOf.has(id),
+    );
   }
 
   add(ids: string[], embeddings: Matrix[], metadata?: DocumentMetadata[]): Promise<void> {
@@ -566,11 +529,7 @@ export abstract class BaseIndex<O extends SearchOptions = SearchOptions, P = unk
   }
 
   protected checkK(k: unknown): number {
-    const kk = k ?? 10;
-    if (typeof kk !== "number" || !Number.isInteger(kk) || kk < 1) {
-      throw new InvalidArgumentError(`k must be a positive integer, got ${String(k)}`);
-    }
-    return kk;
+    return checkK(k);
   }
 
   async search(queries: Matrix[], options: O = {} as O): Promise<SearchResult[][]> {
@@ -654,26 +613,12 @@ export abstract class BaseIndex<O extends SearchOptions = SearchOptions, P = unk
     texts: string[],
     options: HybridSearchOptions = {},
   ): Promise<SearchResult[][]> {
-    const k = this.checkK(options.k);
-    if (!Array.isArray(texts) || texts.length !== queries.length) {
-      throw new InvalidArgumentError(
-        `hybridSearch needs one text per query embedding, got ${texts?.length} texts for ${queries?.length} queries`,
-      );
-    }
-    const alpha = options.alpha ?? 0.5;
-    if (typeof alpha !== "number" || !(alpha >= 0 && alpha <= 1))
-      throw new InvalidArgumentError(`alpha must be in [0, 1], got ${alpha}`);
-    const fusion = options.fusion ?? "rsf";
-    if (fusion !== "rsf" && fusion !== "rrf")
-      throw new InvalidArgumentError(
-        `fusion must be "rsf" or "rrf", got ${JSON.stringify(fusion)}`,
-      );
-    const candidates = this.checkK(options.candidates ?? Math.max(4 * k, 50));
-    const sub = { filter: options.filter, subset: options.subset, k: candidates } as O;
-    const vec = await this.search(queries, sub);
-    const kw = await this.keywordSearch(texts, sub);
-    return vec.map((v, i) =>
-      fusion === "rsf" ? fuseRsf(v, kw[i], alpha, k) : fuseRrf([v, kw[i]], options.rrfK ?? 60, k),
+    return fuseSearches(
+      (sub) => this.search(queries, sub as O),
+      (sub) => this.keywordSearch(texts, sub),
+      queries,
+      texts,
+      options,
     );
   }
 }

@@ -1,4 +1,7 @@
-import type { SearchResult } from "./types.js";
+import { InvalidArgumentError } from "../util/errors.js";
+import type { Matrix } from "../util/matrix.js";
+import { checkK } from "./checks.js";
+import type { HybridSearchOptions, SearchOptions, SearchResult } from "./types.js";
 
 function byScore(a: SearchResult, b: SearchResult): number {
   return b.score - a.score || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
@@ -52,4 +55,37 @@ export function fuseRrf(lists: SearchResult[][], rrfK: number, k: number): Searc
     .map(([id, score]) => ({ id, score }))
     .sort(byScore)
     .slice(0, k);
+}
+
+/**
+ * Hybrid search of any index: the vector and keyword searches each fetch `candidates`
+ * results (default max(4·k, 50)) under the same filter and subset, then relative score
+ * fusion (alpha) or reciprocal rank fusion keeps k.
+ */
+export async function fuseSearches(
+  vectorSearch: (options: SearchOptions) => Promise<SearchResult[][]>,
+  keywordSearch: (options: SearchOptions) => Promise<SearchResult[][]>,
+  queries: Matrix[],
+  texts: string[],
+  options: HybridSearchOptions,
+): Promise<SearchResult[][]> {
+  const k = checkK(options.k);
+  if (!Array.isArray(texts) || texts.length !== queries?.length) {
+    throw new InvalidArgumentError(
+      `hybridSearch needs one text per query embedding, got ${texts?.length} texts for ${queries?.length} queries`,
+    );
+  }
+  const alpha = options.alpha ?? 0.5;
+  if (typeof alpha !== "number" || !(alpha >= 0 && alpha <= 1))
+    throw new InvalidArgumentError(`alpha must be in [0, 1], got ${alpha}`);
+  const fusion = options.fusion ?? "rsf";
+  if (fusion !== "rsf" && fusion !== "rrf")
+    throw new InvalidArgumentError(`fusion must be "rsf" or "rrf", got ${JSON.stringify(fusion)}`);
+  const candidates = checkK(options.candidates ?? Math.max(4 * k, 50));
+  const sub = { filter: options.filter, subset: options.subset, k: candidates };
+  const vec = await vectorSearch(sub);
+  const kw = await keywordSearch(sub);
+  return vec.map((v, i) =>
+    fusion === "rsf" ? fuseRsf(v, kw[i], alpha, k) : fuseRrf([v, kw[i]], options.rrfK ?? 60, k),
+  );
 }

@@ -1,7 +1,8 @@
 import { createRequire } from "node:module";
 import { IndexError, InvalidArgumentError, UnsupportedError } from "../util/errors.js";
 import { checkMatrix, type Matrix } from "../util/matrix.js";
-import { fuseRrf, fuseRsf } from "./fusion.js";
+import { checkDocumentBatch, checkK } from "./checks.js";
+import { fuseSearches } from "./fusion.js";
 import { gemmABt } from "./kernels.js";
 import { validateFilterSql } from "./metadata.js";
 import type {
@@ -696,39 +697,8 @@ export class Lance implements MultiVectorIndex {
   }
 
   private checkBatch(ids: string[], embeddings: Matrix[], metadata?: DocumentMetadata[]): void {
-    if (!Array.isArray(ids)) throw new InvalidArgumentError("ids must be an array of strings");
-    if (!Array.isArray(embeddings) || embeddings.length !== ids.length)
-      throw new InvalidArgumentError(
-        `got ${ids.length} ids but ${Array.isArray(embeddings) ? embeddings.length : typeof embeddings} embeddings; pass one matrix per id`,
-      );
-    if (metadata !== undefined && (!Array.isArray(metadata) || metadata.length !== ids.length))
-      throw new InvalidArgumentError(
-        `got ${ids.length} ids but ${Array.isArray(metadata) ? metadata.length : typeof metadata} metadata entries; pass one object per id`,
-      );
-    const seen = new Set<string>();
-    ids.forEach((id, i) => {
-      if (typeof id !== "string" || id.length === 0)
-        throw new InvalidArgumentError(
-          `ids[${i}] must be a non-empty string, got ${JSON.stringify(id)}`,
-        );
-      if (seen.has(id))
-        throw new InvalidArgumentError(
-          `duplicate id ${JSON.stringify(id)} in this batch; ids must be unique`,
-        );
-      seen.add(id);
-    });
-    embeddings.forEach((e, i) => {
-      checkMatrix(e, `embeddings[${i}]`, this.dim);
-      if (e.rows < 1)
-        throw new InvalidArgumentError(
-          `embeddings[${i}] has no tokens; every document needs at least one embedding row`,
-        );
-    });
+    checkDocumentBatch(ids, embeddings, metadata, this.dim);
     metadata?.forEach((m, i) => {
-      if (m !== undefined && (m === null || typeof m !== "object" || Array.isArray(m)))
-        throw new InvalidArgumentError(
-          `metadata[${i}] must be a plain object, got ${JSON.stringify(m)}`,
-        );
       for (const key of Object.keys(m ?? {}))
         if (!IDENT.test(key))
           throw new InvalidArgumentError(
@@ -875,13 +845,6 @@ export class Lance implements MultiVectorIndex {
 
   // ---- search ----
 
-  private checkK(k: unknown, what = "k"): number {
-    const kk = k ?? 10;
-    if (typeof kk !== "number" || !Number.isInteger(kk) || kk < 1)
-      throw new InvalidArgumentError(`${what} must be a positive integer, got ${String(k)}`);
-    return kk;
-  }
-
   /** The `where` condition of filter ∩ subset, or null. */
   private condition(options: SearchOptions): string | null {
     const parts: string[] = [];
@@ -923,7 +886,7 @@ export class Lance implements MultiVectorIndex {
         throw new InvalidArgumentError(
           `unknown search option ${JSON.stringify(key)} for a Lance index; allowed: ${[...SEARCH_KEYS].join(", ")}`,
         );
-    const k = this.checkK(options.k);
+    const k = checkK(options.k);
     if (!Array.isArray(queries))
       throw new InvalidArgumentError("queries must be an array of matrices");
     queries.forEach((q, i) => {
@@ -977,7 +940,7 @@ export class Lance implements MultiVectorIndex {
     where: string | null,
     options: LanceSearchOptions,
   ): Promise<SearchResult[][]> {
-    const candidates = this.checkK(options.candidates ?? Math.max(10 * k, 100), "candidates");
+    const candidates = checkK(options.candidates ?? Math.max(10 * k, 100), "candidates");
     const out: SearchResult[][] = [];
     for (const query of queries) {
       if (query.rows === 0) {
@@ -988,7 +951,7 @@ export class Lance implements MultiVectorIndex {
       for (let i = 0; i < query.rows; i++)
         rowsOf.push(Array.from(query.data.subarray(i * this.dim, (i + 1) * this.dim)));
       let vq = table.vectorSearch(rowsOf).column(VECTOR).distanceType("cosine");
-      if (options.nprobes !== undefined) vq = vq.nprobes(this.checkK(options.nprobes, "nprobes"));
+      if (options.nprobes !== undefined) vq = vq.nprobes(checkK(options.nprobes, "nprobes"));
       let cq: LanceQuery = vq.select([ID, VECTOR]).withRowId().limit(candidates);
       if (where) cq = cq.where(where);
       const t = await cq.toArrow();
@@ -1016,7 +979,7 @@ export class Lance implements MultiVectorIndex {
     options: KeywordSearchOptions = {},
   ): Promise<SearchResult[][]> {
     this.checkOpen();
-    const k = this.checkK(options.k);
+    const k = checkK(options.k);
     if (!Array.isArray(texts) || texts.some((t) => typeof t !== "string"))
       throw new InvalidArgumentError("texts must be an array of strings");
     const where = this.condition(options);
@@ -1062,25 +1025,12 @@ export class Lance implements MultiVectorIndex {
     texts: string[],
     options: HybridSearchOptions = {},
   ): Promise<SearchResult[][]> {
-    const k = this.checkK(options.k);
-    if (!Array.isArray(texts) || texts.length !== queries?.length)
-      throw new InvalidArgumentError(
-        `hybridSearch needs one text per query embedding, got ${texts?.length} texts for ${queries?.length} queries`,
-      );
-    const alpha = options.alpha ?? 0.5;
-    if (typeof alpha !== "number" || !(alpha >= 0 && alpha <= 1))
-      throw new InvalidArgumentError(`alpha must be in [0, 1], got ${alpha}`);
-    const fusion = options.fusion ?? "rsf";
-    if (fusion !== "rsf" && fusion !== "rrf")
-      throw new InvalidArgumentError(
-        `fusion must be "rsf" or "rrf", got ${JSON.stringify(fusion)}`,
-      );
-    const candidates = this.checkK(options.candidates ?? Math.max(4 * k, 50), "candidates");
-    const sub = { filter: options.filter, subset: options.subset, k: candidates };
-    const vec = await this.search(queries, sub);
-    const kw = await this.keywordSearch(texts, sub);
-    return vec.map((v, i) =>
-      fusion === "rsf" ? fuseRsf(v, kw[i], alpha, k) : fuseRrf([v, kw[i]], options.rrfK ?? 60, k),
+    return fuseSearches(
+      (sub) => this.search(queries, sub),
+      (sub) => this.keywordSearch(texts, sub),
+      queries,
+      texts,
+      options,
     );
   }
 }
