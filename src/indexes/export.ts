@@ -30,9 +30,26 @@ function isExportable(x: unknown): x is ExportableIndex {
   return typeof s?.ids === "function" && typeof s.embedding === "function";
 }
 
+/** The documents of an index (id, stored embedding, metadata), one at a time. */
+export async function* documentsOf(source: unknown): AsyncGenerator<DocumentInput> {
+  if (isStreamable(source)) {
+    for await (const docs of source.documents()) yield* docs;
+    return;
+  }
+  if (!isExportable(source))
+    throw new IndexError(
+      "this index does not keep its documents' embeddings (PLAID stores compressed residuals): export an Exact or Lance index, or rebuild from the corpus",
+    );
+  for (const id of await source.ids()) {
+    const embedding = await source.embedding(id);
+    if (!embedding) continue; // deleted since ids() was read
+    yield { id, embedding, metadata: (await source.metadata(id)) ?? {} };
+  }
+}
+
 /**
- * The documents of an index (id, stored embedding, metadata), in batches of at most
- * `batchTokens` token rows, so that copying a corpus never holds it whole in memory.
+ * The documents of an index in batches of at most `batchTokens` token rows (a batch ends once
+ * it reaches them), so that copying a corpus never holds it whole in memory.
  */
 export async function* exportDocuments(
   source: unknown,
@@ -40,34 +57,11 @@ export async function* exportDocuments(
 ): AsyncGenerator<DocumentInput[]> {
   if (!Number.isInteger(batchTokens) || batchTokens < 1)
     throw new InvalidArgumentError(`batchTokens must be a positive integer, got ${batchTokens}`);
-  if (isStreamable(source)) {
-    let batch: DocumentInput[] = [];
-    let tokens = 0;
-    for await (const docs of source.documents()) {
-      for (const d of docs) {
-        batch.push(d);
-        tokens += d.embedding.rows;
-        if (tokens >= batchTokens) {
-          yield batch;
-          batch = [];
-          tokens = 0;
-        }
-      }
-    }
-    if (batch.length) yield batch;
-    return;
-  }
-  if (!isExportable(source))
-    throw new IndexError(
-      "this index does not keep its documents' embeddings (PLAID stores compressed residuals): export an Exact or Lance index, or rebuild from the corpus",
-    );
   let batch: DocumentInput[] = [];
   let tokens = 0;
-  for (const id of await source.ids()) {
-    const embedding = await source.embedding(id);
-    if (!embedding) continue; // deleted since ids() was read
-    batch.push({ id, embedding, metadata: (await source.metadata(id)) ?? {} });
-    tokens += embedding.rows;
+  for await (const d of documentsOf(source)) {
+    batch.push(d);
+    tokens += d.embedding.rows;
     if (tokens >= batchTokens) {
       yield batch;
       batch = [];

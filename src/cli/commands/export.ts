@@ -2,7 +2,7 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import type { Command } from "commander";
 import { Exact } from "../../indexes/exact.js";
-import { exportDocuments, exportIndex } from "../../indexes/export.js";
+import { documentsOf, exportIndex } from "../../indexes/export.js";
 import { HNSW } from "../../indexes/hnsw.js";
 import { openIndex } from "../../indexes/index.js";
 import { Lance } from "../../indexes/lance.js";
@@ -82,11 +82,9 @@ export async function runExport(
       shown = done;
     };
     if (type === "plaid") {
-      // PLAID trains its codec on a sample of the stream first: PLAID.build streams it.
-      const docs = (async function* () {
-        for await (const batch of exportDocuments(source, batchTokens)) yield* batch;
-      })();
-      target = await PLAID.build(opts.to, docs, { dim, onProgress });
+      // PLAID trains its codec on a sample of the stream first: PLAID.build streams it, with
+      // its own memory bound (buildMemoryTokens), so --batch-tokens does not apply here.
+      target = await PLAID.build(opts.to, documentsOf(source), { dim, onProgress });
       return { documents: target.count(), type };
     }
     target =
